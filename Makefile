@@ -1,0 +1,53 @@
+# Koolivärav: the one entry point. Needs only Python 3.11+ (and make) on the machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+DEV := DEBUG=true
+
+.PHONY: setup run test test-fast lint format messages compile-messages bench clean
+
+$(STAMP): requirements/dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@touch $(STAMP)
+
+# The compiled catalogues (.mo) are build output, made from the committed .po files.
+compile-messages: $(STAMP)
+	@$(BIN)/pybabel compile --domain django --directory locale --statistics 2>&1 | grep -v '^compiling' || true
+
+setup: $(STAMP) compile-messages
+
+## make run: set everything up and start the site with the demo school on SQLite.
+run: setup
+	$(DEV) $(BIN)/python manage.py migrate --no-input
+	$(DEV) $(BIN)/python manage.py createcachetable
+	$(DEV) $(BIN)/python manage.py load_demo --port $(PORT)
+	$(DEV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## make test: set up and run the whole suite (DATABASE_URL chooses the database; SQLite by default).
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy koolivarav config
+	$(BIN)/djlint koolivarav/templates koolivarav/*/templates --lint
+	$(DEV) $(BIN)/python manage.py makemigrations --check --dry-run
+	@if command -v xgettext >/dev/null; then $(MAKE) --no-print-directory messages >/dev/null && git diff --exit-code -I 'POT-Creation-Date' -- locale; else echo "gettext not installed: translation catalogues not checked"; fi
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## make messages: refresh the translation catalogues after changing user-facing text (needs gettext).
+messages: setup
+	$(DEV) $(BIN)/python manage.py makemessages --locale et --locale en --no-location --no-obsolete --ignore '.venv/*' --ignore 'var/*'
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var/static .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,23 @@
+"""Test overrides only: everything else comes from base, wired the same way as production."""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-used-anywhere-else-0123456789")
+os.environ.setdefault("ALLOWED_HOSTS", "*")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("CACHE_URL", "locmemcache://")
+
+from .base import *  # noqa: F403
+from .base import STORAGES
+
+# Hashing speed is not under test here; tests that are about the hasher say so explicitly.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+LANGUAGE_COOKIE_SECURE = False
+TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}

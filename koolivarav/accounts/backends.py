@@ -1,0 +1,62 @@
+"""Login by e-mail address or by first and last name, within the request's school."""
+
+from typing import Any
+
+from django.contrib.auth.backends import ModelBackend
+from django.db.models import Q
+from django.http import HttpRequest
+
+from koolivarav.schools.text import name_key
+
+from .models import User
+
+
+class SchoolUserBackend(ModelBackend):
+    """Finds the users a login name can mean, then checks the password on each.
+
+    The name is an e-mail address (any case) or first and last name, together or apart, in
+    any case. Only the request's school's users (and operators) are candidates. When nothing
+    matches, a password is still hashed, so the response time does not tell whether the name
+    exists. When a name and password fit more than one account, nobody is logged in: the
+    person has to use the e-mail address.
+    """
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
+        if username is None:
+            username = kwargs.get(User.USERNAME_FIELD)
+        if not username or password is None:
+            return None
+        candidates = list(self.candidates(request=request, username=username))
+        if not candidates:
+            # Spend the time a real check would take (Django ticket #20760).
+            User().set_password(password)
+            return None
+        matches = [
+            user
+            for user in candidates
+            if user.check_password(password) and self.user_can_authenticate(user)
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        return None
+
+    def candidates(self, *, request: HttpRequest | None, username: str) -> list[User]:
+        school = getattr(request, "school", None)
+        scope = Q(school__isnull=True)
+        if school is not None:
+            scope |= Q(school=school)
+        text = username.strip()
+        if "@" in text:
+            lookup = Q(email__iexact=text)
+        else:
+            key = name_key(text, "")
+            if not key:
+                return []
+            lookup = Q(name_key=key)
+        return list(User.objects.filter(scope & lookup)[:20])

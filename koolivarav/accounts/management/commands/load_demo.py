@@ -1,0 +1,74 @@
+import secrets
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from koolivarav.accounts.models import User
+from koolivarav.schools.demo import DEMO_SCHOOL, generate_students, make_id_code
+from koolivarav.schools.models import School, SchoolHost, Student
+
+DEMO_ADMIN_EMAIL = "admin@jpk.example"
+# Mari Maasikas, a parent the school's records already know, with two children at the school.
+DEMO_PARENT_CODE = make_id_code(birth=date(1984, 5, 17), female=True, serial=271)
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo school Jõgeva Põhikool with a dozen students and a school "
+        "administrator. Safe to run again: existing data is kept."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", default="8000")
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        url = f"http://127.0.0.1:{options['port']}/"
+        school, _created = School.objects.get_or_create(
+            short_name=DEMO_SCHOOL["short_name"],
+            defaults={**DEMO_SCHOOL, "portal_url": url},
+        )
+        for host in ("127.0.0.1", "localhost"):
+            SchoolHost.objects.get_or_create(hostname=host, defaults={"school": school})
+
+        students = list(generate_students(12, seed=2026))
+        for index, row in enumerate(students):
+            guardians = [DEMO_PARENT_CODE] if index < 2 else []
+            Student.objects.get_or_create(
+                school=school,
+                id_code=row["id_code"],
+                defaults={**row, "guardian_id_codes": guardians},
+            )
+
+        password_file = Path(settings.BASE_DIR) / "var" / "demo-admin-password.txt"
+        admin = User.objects.filter(school=school, email__iexact=DEMO_ADMIN_EMAIL).first()
+        if admin is None or not password_file.exists():
+            password = secrets.token_urlsafe(12)
+            if admin is None:
+                admin = User(
+                    school=school,
+                    email=DEMO_ADMIN_EMAIL,
+                    first_name="Kooli",
+                    last_name="Administraator",
+                    role=User.Role.SCHOOL_ADMIN,
+                    is_staff=True,
+                )
+            admin.set_password(password)
+            admin.save()
+            password_file.write_text(password + "\n")
+            password_file.chmod(0o600)
+        password = password_file.read_text().strip()
+
+        self.stdout.write(self.style.SUCCESS(f"Demo school: {school.name} at {url}"))
+        self.stdout.write(f"  School administrator: {DEMO_ADMIN_EMAIL} / {password}")
+        self.stdout.write(f"  Admin pages: {url}admin/")
+        self.stdout.write("  Students (ID code, name, class) a parent can apply for:")
+        for student in Student.objects.filter(school=school).order_by("class_name", "last_name")[
+            :12
+        ]:
+            self.stdout.write(f"    {student.id_code}  {student.full_name}, {student.class_name}")
+        self.stdout.write(f"  A parent the school already knows (ID code): {DEMO_PARENT_CODE}")

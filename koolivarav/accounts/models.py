@@ -1,0 +1,148 @@
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from koolivarav.schools.idcodes import validate_id_code
+from koolivarav.schools.models import School, Student
+from koolivarav.schools.text import name_key, normalize_name
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **fields: Any) -> "User":
+        user = self.model(email=self.normalize_email(email), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **fields: Any) -> "User":
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        return self._create(email, password, **fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **fields: Any) -> "User":
+        """An operator: sees every school; belongs to none."""
+        fields.update(is_staff=True, is_superuser=True, school=None, role=User.Role.OPERATOR)
+        return self._create(email, password, **fields)
+
+    def get_by_natural_key(self, username: str | None) -> "User":
+        # Used by createsuperuser; e-mail addresses are unique only within a school.
+        return self.get(email__iexact=username, school__isnull=True)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    class Role(models.TextChoices):
+        PARENT = "parent", _("parent")
+        SCHOOL_ADMIN = "school_admin", _("school administrator")
+        OPERATOR = "operator", _("operator")
+
+    school = models.ForeignKey(
+        School,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
+        verbose_name=_("school"),
+        help_text=_("Empty only for operators, who run the installation."),
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.PARENT)
+    email = models.EmailField(_("e-mail"), max_length=254)
+    first_name = models.CharField(_("first name"), max_length=150)
+    last_name = models.CharField(_("last name"), max_length=150)
+    # Derived from the names (see name_key); the login by name looks it up by index.
+    name_key = models.CharField(max_length=300, editable=False, db_index=True)
+    id_code = models.CharField(
+        _("ID code"), max_length=11, blank=True, validators=[validate_id_code]
+    )
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    language = models.CharField(_("language"), max_length=5, default="et")
+    children = models.ManyToManyField(
+        Student, blank=True, related_name="parents", verbose_name=_("children")
+    )
+    must_change_password = models.BooleanField(
+        _("must change password"),
+        default=False,
+        help_text=_("Set while the user logs in with a temporary password."),
+    )
+    temporary_password_expires_at = models.DateTimeField(
+        _("temporary password expires"), null=True, blank=True
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    is_staff = models.BooleanField(_("staff status"), default=False)
+    date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["first_name", "last_name"]
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                "school",
+                name="user_email_unique_per_school",
+                violation_error_message=_("This school already has an account with this e-mail."),
+            ),
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=Q(school__isnull=True),
+                name="operator_email_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["school", "id_code"],
+                condition=~Q(id_code=""),
+                name="user_id_code_unique_per_school",
+                violation_error_message=_("This school already has an account with this ID code."),
+            ),
+        ]
+        indexes = [models.Index(Lower("email"), "school", name="user_email_lookup_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The names are normalised and the lookup key derived here, not in each caller, so an
+        # edit made anywhere (admin, shell, service) can never leave the key stale.
+        self.first_name = normalize_name(self.first_name)
+        self.last_name = normalize_name(self.last_name)
+        self.name_key = name_key(self.first_name, self.last_name)
+        if kwargs.get("update_fields") is not None and (
+            {"first_name", "last_name"} & set(kwargs["update_fields"])
+        ):
+            kwargs["update_fields"] = {*kwargs["update_fields"], "name_key"}
+        super().save(*args, **kwargs)
+
+    def get_full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_short_name(self) -> str:
+        return self.first_name
+
+    @property
+    def is_operator(self) -> bool:
+        return self.is_active and self.is_superuser
+
+    def administers(self, school: School | None) -> bool:
+        """True for an operator, or for this school's own administrator."""
+        if not self.is_active:
+            return False
+        if self.is_superuser:
+            return True
+        return (
+            self.role == self.Role.SCHOOL_ADMIN
+            and self.is_staff
+            and school is not None
+            and self.school_id == school.pk
+        )

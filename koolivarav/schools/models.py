@@ -1,0 +1,107 @@
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from .idcodes import validate_id_code
+
+
+class School(models.Model):
+    name = models.CharField(_("name"), max_length=200, help_text=_("For example Jõgeva Põhikool."))
+    short_name = models.SlugField(
+        _("short name"),
+        max_length=50,
+        unique=True,
+        help_text=_("Used in commands and file names, for example jpk."),
+    )
+    portal_url = models.URLField(
+        _("portal address"),
+        help_text=_("The public address parents log in at, for example https://jpk.ope.ee/."),
+    )
+    sender_email = models.EmailField(
+        _("sender address"),
+        help_text=_("The From address of the school's e-mails, for example robot@ope.ee."),
+    )
+    notify_admins_of_new_applications = models.BooleanField(
+        _("e-mail administrators about new applications"), default=True
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("school")
+        verbose_name_plural = _("schools")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SchoolHost(models.Model):
+    """A host name a school's portal answers on; the request's Host header finds the school."""
+
+    school = models.ForeignKey(
+        School, on_delete=models.CASCADE, related_name="hosts", verbose_name=_("school")
+    )
+    hostname = models.CharField(
+        _("host name"),
+        max_length=253,
+        unique=True,
+        help_text=_("Without a port or path, for example jpk.ope.ee."),
+    )
+
+    class Meta:
+        verbose_name = _("host name")
+        verbose_name_plural = _("host names")
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        # Host headers are case-insensitive; the lookup compares lower case.
+        self.hostname = self.hostname.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class Student(models.Model):
+    school = models.ForeignKey(
+        School, on_delete=models.CASCADE, related_name="students", verbose_name=_("school")
+    )
+    id_code = models.CharField(_("ID code"), max_length=11, validators=[validate_id_code])
+    first_name = models.CharField(_("first name"), max_length=150)
+    last_name = models.CharField(_("last name"), max_length=150)
+    class_name = models.CharField(_("class"), max_length=20, help_text=_("For example 7.b."))
+    is_active = models.BooleanField(
+        _("studies at the school"),
+        default=True,
+        help_text=_("Parents can apply only for students who study at the school."),
+    )
+    guardian_id_codes = models.JSONField(
+        _("guardians' ID codes"),
+        default=list,
+        blank=True,
+        help_text=_("ID codes of the parents the school's own records list for this student."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("student")
+        verbose_name_plural = _("students")
+        ordering = ["class_name", "last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "id_code"],
+                name="student_id_code_unique_per_school",
+                violation_error_message=_("This school already has a student with this ID code."),
+            ),
+        ]
+        indexes = [
+            models.Index(Lower("last_name"), "school", name="student_last_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name} ({self.class_name})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"

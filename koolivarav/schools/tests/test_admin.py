@@ -1,0 +1,133 @@
+import re
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from koolivarav.accounts.tests.factories import SchoolAdminFactory
+from koolivarav.schools.demo import generate_students
+from koolivarav.schools.models import Student
+from koolivarav.schools.tests.factories import StudentFactory
+
+CHANGELIST = reverse("admin:schools_student_changelist")
+
+
+def test_a_school_admin_sees_only_their_own_schools_students(
+    admin_client_of_school, school, other_school
+):
+    own = StudentFactory(school=school, last_name="Omakooli")
+    StudentFactory(school=other_school, last_name="Teisekooli")
+    page = admin_client_of_school.get(CHANGELIST).content.decode()
+    assert own.last_name in page
+    assert "Teisekooli" not in page
+
+
+def test_another_schools_student_is_not_found_by_id(admin_client_of_school, other_school):
+    theirs = StudentFactory(school=other_school)
+    url = reverse("admin:schools_student_change", args=[theirs.pk])
+    assert admin_client_of_school.get(url).status_code == 302  # "does not exist" → back to list
+    assert (
+        admin_client_of_school.post(
+            reverse("admin:schools_student_delete", args=[theirs.pk]), {"post": "yes"}
+        ).status_code
+        == 302
+    )
+    assert Student.objects.filter(pk=theirs.pk).exists()
+
+
+def test_the_search_does_not_reach_another_school(admin_client_of_school, other_school):
+    theirs = StudentFactory(school=other_school, last_name="Otsitav")
+    page = admin_client_of_school.get(CHANGELIST, {"q": theirs.id_code}).content.decode()
+    assert "Otsitav" not in page
+
+
+def test_full_id_codes_are_not_shown_in_the_list(admin_client_of_school, school):
+    student = StudentFactory(school=school)
+    page = admin_client_of_school.get(CHANGELIST).content.decode()
+    assert student.id_code not in page
+    assert student.id_code[:7] in page
+
+
+def test_a_school_admin_cannot_use_another_schools_portal(school, other_school):
+    admin = SchoolAdminFactory(school=school)
+    client = Client(HTTP_HOST=other_school.hosts.first().hostname)
+    client.force_login(admin)
+    response = client.get(CHANGELIST)
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_a_parent_cannot_open_the_admin(school_client, parent):
+    school_client.force_login(parent)
+    assert school_client.get(CHANGELIST).status_code == 302
+
+
+def test_an_operator_sees_every_school(operator, school, other_school):
+    StudentFactory(school=school, last_name="Esimene")
+    StudentFactory(school=other_school, last_name="Teine")
+    client = Client(HTTP_HOST="jpk.example.ee")
+    client.force_login(operator)
+    page = client.get(CHANGELIST).content.decode()
+    assert "Esimene" in page
+    assert "Teine" in page
+
+
+def test_a_student_added_by_a_school_admin_belongs_to_their_school(
+    admin_client_of_school, school, other_school
+):
+    code = next(generate_students(1))["id_code"]
+    response = admin_client_of_school.post(
+        reverse("admin:schools_student_add"),
+        {
+            "id_code": code,
+            "first_name": "Uus",
+            "last_name": "Õpilane",
+            "class_name": "1.a",
+            "is_active": "on",
+            "guardian_id_codes": "",
+            "school": other_school.pk,  # ignored: the field is not on the form
+        },
+    )
+    assert response.status_code == 302
+    assert Student.objects.get(id_code=code).school == school
+
+
+def _csv(rows):
+    lines = ["isikukood,eesnimi,perekonnanimi,klass"]
+    lines += [f"{r['id_code']},{r['first_name']},{r['last_name']},{r['class_name']}" for r in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_the_admin_import_previews_then_writes_into_the_admins_school(
+    admin_client_of_school, school
+):
+    rows = list(generate_students(4, seed=3))
+    url = reverse("admin:schools_student_import")
+    preview = admin_client_of_school.post(
+        url, {"format": "0", "import_file": SimpleUploadedFile("list.csv", _csv(rows), "text/csv")}
+    )
+    assert preview.status_code == 200
+    assert Student.objects.count() == 0
+    page = preview.content.decode()
+    fields = dict(
+        re.findall(
+            r'name="(import_file_name|original_file_name|format|resource)"[^>]*value="([^"]*)"',
+            page,
+        )
+    )
+    response = admin_client_of_school.post(reverse("admin:schools_student_process_import"), fields)
+    assert response.status_code == 302
+    assert Student.objects.filter(school=school).count() == 4
+
+
+def test_the_admin_import_shows_the_bad_row_and_offers_no_confirmation(admin_client_of_school):
+    rows = list(generate_students(4, seed=3))
+    rows[2]["id_code"] = "39001010008"
+    preview = admin_client_of_school.post(
+        reverse("admin:schools_student_import"),
+        {"format": "0", "import_file": SimpleUploadedFile("list.csv", _csv(rows), "text/csv")},
+    )
+    page = preview.content.decode()
+    assert "39001010008" in page
+    assert "process_import" not in page
+    assert Student.objects.count() == 0

@@ -1,0 +1,52 @@
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+MANAGE = Path(settings.BASE_DIR) / "manage.py"
+
+
+def _production_env(**extra: str) -> dict[str, str]:
+    # Start from a clean slate: the test settings put their own values into os.environ.
+    own = ("DJANGO_", "DEBUG", "SECRET", "SECURE_", "CACHE_URL", "ALLOWED_HOSTS", "DATABASE_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="jpk.ope.ee",
+        **extra,
+    )
+    return env
+
+
+def test_production_settings_pass_the_deployment_checklist():
+    result = subprocess.run(
+        [sys.executable, str(MANAGE), "check", "--deploy", "--fail-level", "WARNING"],
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = _production_env()
+    del env["SECRET_KEY"]
+    result = subprocess.run(
+        [sys.executable, str(MANAGE), "check"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_argon2_is_the_production_hasher():
+    assert settings.PASSWORD_HASHERS  # the test settings swap it for speed; production's:
+    from config.settings import base
+
+    assert base.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
