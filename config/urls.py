@@ -7,6 +7,7 @@ from koolivarav.accounts.views import HomeView
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
     path("", include("koolivarav.accounts.urls")),
+    path("apply/", include("koolivarav.applications.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("admin/", admin.site.urls),
 ]

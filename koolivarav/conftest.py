@@ -1,6 +1,7 @@
 """Shared fixtures: two schools, students, a parent, a school administrator, clients."""
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from koolivarav.accounts.models import User
@@ -12,6 +13,14 @@ from koolivarav.accounts.tests.factories import (
 )
 from koolivarav.schools.models import School, Student
 from koolivarav.schools.tests.factories import SchoolFactory, StudentFactory
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Rate-limit counters live in the cache: every test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

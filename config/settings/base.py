@@ -121,6 +121,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # E-mail addresses are unique per school, not per installation; SchoolUserBackend looks a
 # user up within the request's school and copes with several matches.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
 LOGIN_URL = "home"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -238,4 +239,22 @@ KOOLIVARAV = {
     "REJECTED_APPLICATION_RETENTION_DAYS": env.int(
         "REJECTED_APPLICATION_RETENTION_DAYS", default=90
     ),
+    # (attempts, seconds): how often one client address or one e-mail address may act.
+    "RATE_LIMITS": {
+        "application_form_per_address": (
+            env.int("APPLICATION_FORM_PER_ADDRESS_HOURLY", default=30),
+            3600,
+        ),
+        "application_per_email": (env.int("APPLICATIONS_PER_EMAIL_HOURLY", default=5), 3600),
+        "password_reset_per_address": (
+            env.int("PASSWORD_RESETS_PER_ADDRESS_HOURLY", default=20),
+            3600,
+        ),
+        "password_reset_per_identifier": (
+            env.int("PASSWORD_RESETS_PER_ACCOUNT_HOURLY", default=3),
+            3600,
+        ),
+    },
+    # Step 1 of the application is kept in the session this long before step 2 must follow.
+    "APPLICATION_STEP_SECONDS": env.int("APPLICATION_STEP_SECONDS", default=60 * 60),
 }

@@ -1,0 +1,187 @@
+"""The two steps of the public application form."""
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import phonenumbers
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from koolivarav.schools.idcodes import clean_id_code, split_id_codes
+from koolivarav.schools.models import School
+from koolivarav.schools.selectors import students_matching
+from koolivarav.schools.text import normalize_name
+
+from .services import ApplicantData
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+# Letters of any alphabet, joined by single spaces, hyphens or apostrophes: "Mari-Liis",
+# "O'Connor", "Õun", "Žanna". Digits and symbols are not names.
+NAME_PATTERN = re.compile(r"^[^\W\d_]+(?:[ '\u2019-][^\W\d_]+)*$")
+
+ERROR_MESSAGES = {
+    "children_required": _("Enter your child's ID code."),
+    "too_many_children": _("One application can name at most %(max)s children."),
+    "not_a_student": _(
+        "ID code %(code)s is not on this school's list of students. Please check the code; "
+        "if it is right, ask the school to enter your child into the system."
+    ),
+    "parent_is_child": _("Your own ID code cannot be one of the children's codes."),
+    "name_characters": _("Please use only letters, spaces, hyphens and apostrophes."),
+    "phone_invalid": _(
+        "This is not a valid phone number. An Estonian number needs no prefix; "
+        "a foreign one starts with + and the country code."
+    ),
+    "email_mismatch": _(
+        "This is not the same e-mail address as on the previous page. Please type it again."
+    ),
+}
+
+
+def _name_field(label: "StrOrPromise") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+class ApplicationForm(forms.Form):
+    """Step 1: the six fields of the school guide. Every field is required."""
+
+    child_id_codes = forms.CharField(
+        label=_("Student's ID code"),
+        help_text=_(
+            "If you have several children, enter all their ID codes, "
+            'e.g.: "59401011234 69510101234"'
+        ),
+        max_length=500,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    parent_id_code = forms.CharField(
+        label=_("Your ID code"),
+        max_length=40,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
+        ),
+    )
+    first_name = _name_field(_("Your first name"))
+    last_name = _name_field(_("Your last name"))
+    email = forms.EmailField(
+        label=_("Your e-mail"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    phone = forms.CharField(
+        label=_("Your phone"),
+        max_length=40,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
+    )
+
+    def __init__(self, *args: Any, school: School, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.school = school
+        # The browser's own checks would stop a form before the server's clearer messages.
+        for field in self.fields.values():
+            field.widget.attrs.pop("maxlength", None)
+
+    def _error(self, key: str, **params: Any) -> ValidationError:
+        return ValidationError(ERROR_MESSAGES[key], code=key, params=params or None)
+
+    def clean_child_id_codes(self) -> list[str]:
+        codes = split_id_codes(self.cleaned_data["child_id_codes"])
+        if not codes:
+            raise self._error("children_required")
+        maximum = settings.KOOLIVARAV["MAX_CHILDREN_PER_APPLICATION"]
+        if len(codes) > maximum:
+            raise self._error("too_many_children", max=maximum)
+        errors: list[ValidationError] = []
+        valid: list[str] = []
+        for code in codes:
+            try:
+                valid.append(clean_id_code(code))
+            except ValidationError as error:
+                errors.extend(error.error_list)
+        if errors:
+            raise ValidationError(errors)
+        found = students_matching(school=self.school, id_codes=valid)
+        # The same message whether the code is unknown, belongs to another school or to a
+        # student who has left: the form tells no more than it needs to.
+        missing = [self._error("not_a_student", code=code) for code in valid if code not in found]
+        if missing:
+            raise ValidationError(missing)
+        return valid
+
+    def clean_parent_id_code(self) -> str:
+        return clean_id_code(self.cleaned_data["parent_id_code"])
+
+    def _clean_name(self, field: str) -> str:
+        name = normalize_name(self.cleaned_data[field])
+        if not name:
+            raise ValidationError(self.fields[field].error_messages["required"], code="required")
+        if not NAME_PATTERN.match(name):
+            raise self._error("name_characters")
+        return name
+
+    def clean_first_name(self) -> str:
+        return self._clean_name("first_name")
+
+    def clean_last_name(self) -> str:
+        return self._clean_name("last_name")
+
+    def clean_email(self) -> str:
+        local, _at, domain = self.cleaned_data["email"].rpartition("@")
+        return f"{local}@{domain.lower()}"
+
+    def clean_phone(self) -> str:
+        text = self.cleaned_data["phone"]
+        try:
+            number = phonenumbers.parse(text, "EE")
+        except phonenumbers.NumberParseException:
+            raise self._error("phone_invalid") from None
+        if not phonenumbers.is_valid_number(number):
+            raise self._error("phone_invalid")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        parent = cleaned.get("parent_id_code")
+        if parent and parent in cleaned.get("child_id_codes", []):
+            self.add_error("parent_id_code", self._error("parent_is_child"))
+        return cleaned
+
+    def applicant_data(self) -> ApplicantData:
+        data = self.cleaned_data
+        return ApplicantData(
+            parent_id_code=data["parent_id_code"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            email=data["email"],
+            phone=data["phone"],
+            child_id_codes=tuple(data["child_id_codes"]),
+        )
+
+
+class EmailConfirmationForm(forms.Form):
+    """Step 2: the e-mail address typed again must be the one from step 1."""
+
+    email_again = forms.EmailField(
+        label=_("Type the same e-mail again"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args: Any, expected_email: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.expected_email = expected_email
+        self.fields["email_again"].widget.attrs.pop("maxlength", None)
+
+    def clean_email_again(self) -> str:
+        typed = self.cleaned_data["email_again"]
+        if typed.casefold() != self.expected_email.casefold():
+            raise ValidationError(ERROR_MESSAGES["email_mismatch"], code="email_mismatch")
+        return typed

@@ -1,0 +1,61 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from koolivarav.schools.models import School, Student
+
+
+class Application(models.Model):
+    """A parent's request for an account at one school, naming their children there."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+
+    school = models.ForeignKey(
+        School, on_delete=models.CASCADE, related_name="applications", verbose_name=_("school")
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    parent_id_code = models.CharField(_("parent's ID code"), max_length=11)
+    first_name = models.CharField(_("first name"), max_length=150)
+    last_name = models.CharField(_("last name"), max_length=150)
+    email = models.EmailField(_("e-mail"), max_length=254)
+    phone = models.CharField(_("phone"), max_length=20)
+    language = models.CharField(_("language"), max_length=5, default="et")
+    children = models.ManyToManyField(
+        Student, related_name="applications", verbose_name=_("children")
+    )
+    created_at = models.DateTimeField(_("submitted"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+
+    class Meta:
+        verbose_name = _("application")
+        verbose_name_plural = _("applications")
+        ordering = ["-created_at"]
+        constraints = [
+            # One open application per parent per school: a second one updates the first.
+            models.UniqueConstraint(
+                fields=["school", "parent_id_code"],
+                condition=Q(status="pending"),
+                name="one_pending_application_per_parent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["school", "status", "-created_at"], name="application_queue_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"

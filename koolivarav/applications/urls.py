@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "applications"
+
+urlpatterns = [
+    path("", views.ApplicationStartView.as_view(), name="start"),
+    path("confirm/", views.ApplicationConfirmView.as_view(), name="confirm"),
+    path("submitted/", views.ApplicationSubmittedView.as_view(), name="submitted"),
+]

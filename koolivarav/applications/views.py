@@ -1,0 +1,150 @@
+"""The public application: step 1 (the form), step 2 (the e-mail again), the confirmation.
+
+Step 1's data waits in the server-side session between the steps, never in hidden fields,
+and every POST is answered with a redirect (POST → redirect → GET), so that reloading a page
+never sends anything twice.
+"""
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
+from django.views.generic import FormView, TemplateView
+
+from koolivarav.accounts import throttling
+
+from .forms import ApplicationForm, EmailConfirmationForm
+from .services import ApplicantData, ChildrenNotFound, submit_application
+
+STEP1_KEY = "application_step1"
+SUBMITTED_KEY = "application_submitted"
+
+
+def throttled(request: HttpRequest) -> HttpResponse:
+    return render(request, "applications/throttled.html", status=429)
+
+
+class ApplicationStepMixin:
+    request: HttpRequest
+
+    def step1_data(self) -> ApplicantData | None:
+        """Step 1's data if it belongs to this school and has not gone stale."""
+        stored = self.request.session.get(STEP1_KEY)
+        if not isinstance(stored, dict):
+            return None
+        age = time.time() - stored.get("saved_at", 0)
+        if stored.get("school_id") != self.request.school.pk or not (  # type: ignore[attr-defined]
+            0 <= age <= settings.KOOLIVARAV["APPLICATION_STEP_SECONDS"]
+        ):
+            return None
+        data = dict(stored["data"])
+        data["child_id_codes"] = tuple(data["child_id_codes"])
+        return ApplicantData(**data)
+
+
+class ApplicationStartView(ApplicationStepMixin, FormView):
+    template_name = "applications/start.html"
+    form_class = ApplicationForm
+    success_url = reverse_lazy("applications:confirm")
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        kwargs["school"] = self.request.school  # type: ignore[attr-defined]
+        return kwargs
+
+    def get_initial(self) -> dict[str, Any]:
+        # Back from step 2: the form shows what was typed.
+        data = self.step1_data()
+        if data is None:
+            return {}
+        initial = asdict(data)
+        initial["child_id_codes"] = " ".join(data.child_id_codes)
+        return initial
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        limit = throttling.limit("application_form_per_address")
+        if not throttling.hit(limit, throttling.client_address(request)):
+            return throttled(request)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: ApplicationForm) -> HttpResponse:
+        data = asdict(form.applicant_data())
+        data["child_id_codes"] = list(data["child_id_codes"])
+        self.request.session[STEP1_KEY] = {
+            "school_id": self.request.school.pk,  # type: ignore[attr-defined]
+            "saved_at": time.time(),
+            "data": data,
+        }
+        self.request.session.pop(SUBMITTED_KEY, None)
+        return super().form_valid(form)
+
+
+class ApplicationConfirmView(ApplicationStepMixin, FormView):
+    template_name = "applications/confirm.html"
+    form_class = EmailConfirmationForm
+    success_url = reverse_lazy("applications:submitted")
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        self.data = self.step1_data()
+        if self.data is None:
+            if request.session.get(SUBMITTED_KEY) and request.method == "POST":
+                # A second click on "Saada taotlus »": the first one already sent it.
+                return redirect("applications:submitted")
+            request.session.pop(STEP1_KEY, None)
+            messages.error(
+                request,
+                _(
+                    "The form's data was not found or has expired. "
+                    "Please fill in the form again; nothing was sent."
+                ),
+            )
+            return redirect("applications:start")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        assert self.data is not None  # noqa: S101 - dispatch() returned otherwise
+        kwargs["expected_email"] = self.data.email
+        return kwargs
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        limit = throttling.limit("application_form_per_address")
+        if not throttling.hit(limit, throttling.client_address(request)):
+            return throttled(request)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: EmailConfirmationForm) -> HttpResponse:
+        assert self.data is not None  # noqa: S101 - dispatch() returned otherwise
+        limit = throttling.limit("application_per_email")
+        if not throttling.hit(limit, self.data.email.casefold()):
+            return throttled(self.request)
+        try:
+            submit_application(
+                school=self.request.school,  # type: ignore[attr-defined]
+                data=self.data,
+                language=self.request.LANGUAGE_CODE,  # type: ignore[attr-defined]
+            )
+        except ChildrenNotFound:
+            messages.error(
+                self.request,
+                _("The school's list of students has changed. Please check the ID codes."),
+            )
+            return HttpResponseRedirect(reverse_lazy("applications:start"))
+        self.request.session.pop(STEP1_KEY, None)
+        self.request.session[SUBMITTED_KEY] = True
+        return super().form_valid(form)
+
+
+class ApplicationSubmittedView(TemplateView):
+    template_name = "applications/submitted.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.session.get(SUBMITTED_KEY):
+            return redirect("applications:start")
+        return super().get(request, *args, **kwargs)
