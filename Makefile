@@ -24,7 +24,10 @@ run: setup
 	$(DEV) $(BIN)/python manage.py migrate --no-input
 	$(DEV) $(BIN)/python manage.py createcachetable
 	$(DEV) $(BIN)/python manage.py load_demo --port $(PORT)
-	$(DEV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@echo "Starting the e-mail worker (e-mails are printed here) and the site at http://127.0.0.1:$(PORT)/"
+	@$(DEV) $(BIN)/python manage.py run_worker & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(DEV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## make test: set up and run the whole suite (DATABASE_URL chooses the database; SQLite by default).
 test: setup

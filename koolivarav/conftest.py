@@ -1,6 +1,11 @@
-"""Shared fixtures: two schools, students, a parent, a school administrator, clients."""
+"""Shared fixtures: two schools, students, a parent, a school administrator, clients, SMTP."""
+
+import email
+import email.policy
+import socket
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.core.cache import cache
 from django.test import Client
 
@@ -73,3 +78,61 @@ def admin_client_of_school(school, school_admin) -> Client:
     client = Client(HTTP_HOST=host_of(school))
     client.force_login(school_admin)
     return client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RecordingHandler:
+    """An aiosmtpd handler that keeps what it receives, or refuses on request."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.refusals: list[str] = []  # answers to give, one per message, before accepting
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refusals:
+            return self.refusals.pop(0)
+        self.messages.append(
+            email.message_from_bytes(envelope.content, policy=email.policy.default)
+        )
+        return "250 OK"
+
+
+class SmtpSink:
+    """A real SMTP server on a loopback port that can be stopped and started again."""
+
+    def __init__(self) -> None:
+        self.handler = RecordingHandler()
+        self.port = free_port()
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def messages(self) -> list[email.message.EmailMessage]:
+        return self.handler.messages
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server (aiosmtpd) with Django's SMTP backend pointed at it."""
+    sink = SmtpSink()
+    sink.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = sink.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_TIMEOUT = 5
+    yield sink
+    sink.stop()

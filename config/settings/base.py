@@ -255,6 +255,10 @@ KOOLIVARAV = {
             3600,
         ),
     },
+    # Outbox: the first retry after this many seconds, doubling up to an hour between tries;
+    # after EMAIL_MAX_ATTEMPTS tries (about a day and a half) the e-mail is marked failed.
+    "EMAIL_RETRY_SECONDS": env.int("EMAIL_RETRY_SECONDS", default=30),
+    "EMAIL_MAX_ATTEMPTS": env.int("EMAIL_MAX_ATTEMPTS", default=40),
     # Step 1 of the application is kept in the session this long before step 2 must follow.
     "APPLICATION_STEP_SECONDS": env.int("APPLICATION_STEP_SECONDS", default=60 * 60),
 }

@@ -1,13 +1,16 @@
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from koolivarav.schools.admin import SchoolScopedAdmin
 from koolivarav.schools.idcodes import mask_id_code
 
-from .models import User
+from .models import AuditEntry, User
+from .services import resend_login_details
 
 
 @admin.register(User)
@@ -20,6 +23,7 @@ class UserAdmin(SchoolScopedAdmin):
     ordering = ["last_name", "first_name"]
     list_per_page = 50
     filter_horizontal = ["children"]
+    actions = ["resend_login_details"]
     readonly_fields = ["last_login", "date_joined", "masked_id_code"]
     fieldsets = [
         (None, {"fields": ["email", "first_name", "last_name", "school", "role"]}),
@@ -59,3 +63,41 @@ class UserAdmin(SchoolScopedAdmin):
         if db_field.name == "children" and not getattr(request.user, "is_operator", False):
             kwargs["queryset"] = db_field.related_model.objects.filter(school=request.school)  # type: ignore[attr-defined]
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.action(description=_("Send new login details (a new temporary password)"))
+    def resend_login_details(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        users = list(queryset.filter(is_active=True, school__isnull=False))
+        for user in users:
+            resend_login_details(user=user, actor=request.user)  # type: ignore[arg-type]
+        self.message_user(
+            request,
+            ngettext(
+                "New login details are on their way to %(count)d person; "
+                "the old password no longer works.",
+                "New login details are on their way to %(count)d people; "
+                "their old passwords no longer work.",
+                len(users),
+            )
+            % {"count": len(users)},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(SchoolScopedAdmin):
+    """The audit trail: readable by the school's administrators, changeable by nobody."""
+
+    list_display = ["at", "actor", "action", "target", "details"]
+    list_filter = ["action", "at"]
+    search_fields = ["target"]
+    list_select_related = ["actor"]
+    list_per_page = 100
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

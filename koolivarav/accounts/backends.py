@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 
 from koolivarav.schools.text import name_key
 
@@ -45,6 +46,13 @@ class SchoolUserBackend(ModelBackend):
         if len(matches) == 1:
             return matches[0]
         return None
+
+    def user_can_authenticate(self, user: User) -> bool:  # type: ignore[override]
+        """Active, and not holding a temporary password past its expiry."""
+        if not super().user_can_authenticate(user):
+            return False
+        expires = user.temporary_password_expires_at
+        return not (user.must_change_password and expires is not None and expires <= timezone.now())
 
     def candidates(self, *, request: HttpRequest | None, username: str) -> list[User]:
         school = getattr(request, "school", None)

@@ -23,7 +23,8 @@ class LoginForm(AuthenticationForm):
         # One message for every failure, so the answer never tells whether the name exists.
         "invalid_login": _(
             "The user name or password is wrong. If the name fits more than one person, "
-            "log in with your e-mail address."
+            "log in with your e-mail address. A temporary password from the school works only "
+            "for a limited time: if yours has expired, order new access details by e-mail."
         ),
     }
 

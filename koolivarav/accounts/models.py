@@ -146,3 +146,36 @@ class User(AbstractBaseUser, PermissionsMixin):
             and school is not None
             and self.school_id == school.pk
         )
+
+
+class AuditEntry(models.Model):
+    """Who did what, when: every decision about an application or an account.
+
+    Written by services only; administrators can read the school's entries but never change
+    or delete them.
+    """
+
+    class Action(models.TextChoices):
+        APPROVED = "approved", _("approved an application")
+        REJECTED = "rejected", _("rejected an application")
+        RESENT = "resent", _("sent new login details")
+        CHILDREN_ADDED = "children_added", _("added children to an account")
+
+    school = models.ForeignKey(
+        School, on_delete=models.PROTECT, related_name="audit_entries", verbose_name=_("school")
+    )
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("who")
+    )
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    target = models.CharField(_("whom"), max_length=300)
+    details = models.TextField(_("details"), blank=True)
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit trail")
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor}: {self.get_action_display()} {self.target}"

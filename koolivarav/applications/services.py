@@ -3,7 +3,18 @@
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from koolivarav.accounts.models import AuditEntry, User
+from koolivarav.accounts.services import (
+    account_of,
+    create_parent_account,
+    email_taken,
+    record,
+    send_children_added,
+    send_login_details,
+)
+from koolivarav.notifications.services import queue_email
 from koolivarav.schools.models import School, Student
 
 from .models import Application
@@ -61,6 +72,7 @@ def submit_application(*, school: School, data: ApplicantData, language: str) ->
                     application = Application.objects.create(
                         school=school, parent_id_code=data.parent_id_code, **fields
                     )
+                    _notify_administrators(application)
                 else:
                     for name, value in fields.items():
                         setattr(application, name, value)
@@ -73,3 +85,116 @@ def submit_application(*, school: School, data: ApplicantData, language: str) ->
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+class EmailBelongsToAnotherAccount(Exception):
+    """The application's e-mail is another account's: the school must sort it out first."""
+
+
+class AlreadyDecided(Exception):
+    """Someone else decided this application first (or it was a double click)."""
+
+
+def _decide(*, application_id: int, status: str, decided_by: User, **fields: object) -> Application:
+    """Move a pending application to a decision; exactly one of concurrent callers wins.
+
+    Runs inside the caller's transaction. The conditional UPDATE is the lock: a second
+    administrator (or a double click) updates no row and gets AlreadyDecided.
+    """
+    updated = Application.objects.filter(
+        pk=application_id, status=Application.Status.PENDING
+    ).update(status=status, decided_by=decided_by, decided_at=timezone.now(), **fields)
+    if not updated:
+        raise AlreadyDecided
+    return Application.objects.select_related("school").get(pk=application_id)
+
+
+def approve_application(*, application_id: int, decided_by: User) -> Application:
+    """Approve: create the parent's account (or reuse theirs), link the children, and queue
+    the e-mail — all in one transaction, so a failure leaves nothing half-done and sends
+    nothing."""
+    with transaction.atomic():
+        application = _decide(
+            application_id=application_id, status=Application.Status.APPROVED, decided_by=decided_by
+        )
+        school = application.school
+        children = list(application.children.all())
+        user = account_of(school=school, id_code=application.parent_id_code)
+        if user is None:
+            if email_taken(school=school, email=application.email):
+                # Linking by e-mail alone could hand children to a stranger's account.
+                raise EmailBelongsToAnotherAccount
+
+            user = create_parent_account(
+                school=school,
+                id_code=application.parent_id_code,
+                first_name=application.first_name,
+                last_name=application.last_name,
+                email=application.email,
+                phone=application.phone,
+                language=application.language,
+                children=children,
+            )
+            send_login_details(user=user)
+        else:
+            new_children = [c for c in children if not user.children.filter(pk=c.pk).exists()]
+            user.children.add(*children)
+            send_children_added(user=user, children=new_children or children)
+        Application.objects.filter(pk=application.pk).update(account=user)
+        record(
+            school=school,
+            actor=decided_by,
+            action=AuditEntry.Action.APPROVED,
+            target=str(application),
+            details=", ".join(f"{c.first_name} {c.last_name} ({c.class_name})" for c in children),
+        )
+        application.account = user
+        return application
+
+
+def reject_application(*, application_id: int, decided_by: User, reason: str) -> Application:
+    """Reject with a reason; the applicant is told, in the language they applied in."""
+    with transaction.atomic():
+        application = _decide(
+            application_id=application_id,
+            status=Application.Status.REJECTED,
+            decided_by=decided_by,
+            rejection_reason=reason,
+        )
+        queue_email(
+            school=application.school,
+            to=application.email,
+            kind="applications.rejected",
+            template="applications/email/rejected",
+            context={"first_name": application.first_name, "reason": reason},
+            language=application.language,
+        )
+        record(
+            school=application.school,
+            actor=decided_by,
+            action=AuditEntry.Action.REJECTED,
+            target=str(application),
+            details=reason,
+        )
+        return application
+
+
+def _notify_administrators(application: Application) -> None:
+    school = application.school
+    if not school.notify_admins_of_new_applications:
+        return
+    admins = User.objects.filter(
+        school=school, role=User.Role.SCHOOL_ADMIN, is_staff=True, is_active=True
+    )
+    for admin in admins:
+        # No personal data in the notice: the administrator reads it in the review queue.
+        queue_email(
+            school=school,
+            to=admin.email,
+            kind="applications.new_application",
+            template="applications/email/new_application",
+            context={
+                "review_url": school.portal_url.rstrip("/") + "/admin/applications/application/"
+            },
+            language=admin.language,
+        )

@@ -30,7 +30,10 @@ class SchoolScopedAdmin(admin.ModelAdmin):
         return bool(administers and administers(getattr(request, "school", None)))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        queryset = super().get_queryset(request)
+        return self.scoped(request, super().get_queryset(request))
+
+    def scoped(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """Only the rows an operator, or this school's administrator, may see."""
         if _is_operator(request):
             return queryset
         if not self._administers(request):

@@ -1,0 +1,150 @@
+"""State changes of accounts: parent accounts, login details, the audit trail."""
+
+import secrets
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from koolivarav.notifications.models import Email
+from koolivarav.notifications.preparers import Prepared, SkipEmail, register
+from koolivarav.notifications.services import queue_email
+from koolivarav.schools.models import School, Student
+
+from .models import AuditEntry, User
+
+LOGIN_DETAILS = "accounts.login_details"
+CHILDREN_ADDED = "accounts.children_added"
+
+
+def record(
+    *, school: School, actor: User | None, action: str, target: str, details: str = ""
+) -> None:
+    AuditEntry.objects.create(
+        school=school, actor=actor, action=action, target=target, details=details
+    )
+
+
+def account_of(*, school: School, id_code: str) -> User | None:
+    """The school's account of the person with this ID code, if they have one."""
+    return User.objects.filter(school=school, id_code=id_code).first()
+
+
+def email_taken(*, school: School, email: str) -> bool:
+    """Whether an account of the school already uses this e-mail address."""
+    return User.objects.filter(school=school, email__iexact=email).exists()
+
+
+def create_parent_account(
+    *,
+    school: School,
+    id_code: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    phone: str,
+    language: str,
+    children: Iterable[Student],
+) -> User:
+    """A new parent account with no usable password: the login-details e-mail brings one."""
+    user = User(
+        school=school,
+        role=User.Role.PARENT,
+        id_code=id_code,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        phone=phone,
+        language=language,
+        must_change_password=True,
+    )
+    user.set_unusable_password()
+    user.save()
+    user.children.add(*children)
+    return user
+
+
+def send_login_details(*, user: User) -> Email:
+    """Queue the e-mail with a temporary password; the old password stops working now.
+
+    The password itself is made when the e-mail is sent (see `_prepare_login_details`), so
+    it is never stored in clear, not even in the outbox.
+    """
+    assert user.school is not None  # noqa: S101 - parents always belong to a school
+    with transaction.atomic():
+        user.set_unusable_password()
+        user.must_change_password = True
+        user.temporary_password_expires_at = None
+        user.save(
+            update_fields=["password", "must_change_password", "temporary_password_expires_at"]
+        )
+        return queue_email(
+            school=user.school,
+            to=user.email,
+            kind=LOGIN_DETAILS,
+            template="accounts/email/login_details",
+            context={"user_id": user.pk},
+            language=user.language,
+        )
+
+
+def resend_login_details(*, user: User, actor: User) -> Email:
+    """An administrator's resend: a new temporary password; the old one stops working now."""
+    assert user.school is not None  # noqa: S101
+    with transaction.atomic():
+        email = send_login_details(user=user)
+        record(school=user.school, actor=actor, action=AuditEntry.Action.RESENT, target=str(user))
+        return email
+
+
+def send_children_added(*, user: User, children: Iterable[Student]) -> Email:
+    assert user.school is not None  # noqa: S101
+    return queue_email(
+        school=user.school,
+        to=user.email,
+        kind=CHILDREN_ADDED,
+        template="accounts/email/children_added",
+        context={"children": [f"{c.first_name} {c.last_name} ({c.class_name})" for c in children]},
+        language=user.language,
+    )
+
+
+def make_temporary_password(user: User) -> str:
+    """8 hexadecimal characters from the operating system's CSPRNG, like "78ecd619".
+
+    Regenerated until the password validators accept it (about 2 % are all digits).
+    """
+    while True:
+        candidate = secrets.token_hex(4)
+        try:
+            validate_password(candidate, user)
+        except ValidationError:
+            continue
+        return candidate
+
+
+def _prepare_login_details(email: Email) -> Prepared:
+    user = User.objects.filter(pk=email.context.get("user_id"), is_active=True).first()
+    if user is None:
+        raise SkipEmail("The account no longer exists or is not active.")
+    password = make_temporary_password(user)
+
+    def keep_password_hash() -> None:
+        # Only the hash is kept, in the transaction that marks the e-mail sent.
+        user.set_password(password)
+        user.must_change_password = True
+        user.temporary_password_expires_at = timezone.now() + timedelta(
+            days=settings.KOOLIVARAV["TEMPORARY_PASSWORD_DAYS"]
+        )
+        user.save(
+            update_fields=["password", "must_change_password", "temporary_password_expires_at"]
+        )
+
+    return Prepared(context={"password": password, "user": user}, on_sent=keep_password_hash)
+
+
+register(LOGIN_DETAILS, _prepare_login_details)

@@ -1,0 +1,231 @@
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import translation
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from koolivarav.schools.admin import SchoolScopedAdmin
+
+from .forms_admin import READY_REASONS, RejectForm
+from .models import Application
+from .selectors import match_card, review_queue
+from .services import (
+    AlreadyDecided,
+    EmailBelongsToAnotherAccount,
+    approve_application,
+    reject_application,
+)
+
+
+@admin.register(Application)
+class ApplicationAdmin(SchoolScopedAdmin):
+    """The review queue: pending applications first, each with what the records say."""
+
+    list_display = ["created_at", "applicant", "email", "children_list", "status", "decided_at"]
+    list_display_links = ["created_at", "applicant"]
+    list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["first_name", "last_name", "email"]
+    list_per_page = 50
+    show_full_result_count = False
+    actions = ["approve_selected", "reject_selected"]
+    change_form_template = "admin/applications/application/change_form.html"
+    fields = [
+        "status", "match", "first_name", "last_name", "parent_id_code", "email", "phone",
+        "language", "created_at", "updated_at", "decided_by", "decided_at", "rejection_reason",
+        "account",
+    ]  # fmt: skip
+    readonly_fields = tuple(fields)  # type: ignore[arg-type]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Application]:
+        # The queue's ordering needs its annotation first, so the base query is built here.
+        queryset = review_queue(Application.objects.select_related("decided_by"))
+        return self.scoped(request, queryset).order_by(*self.get_ordering(request))
+
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        return ["pending_first", "-created_at"]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # applications come from parents
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # decisions are kept; the retention purge removes old rejected ones
+
+    @admin.display(description=_("applicant"), ordering="last_name")
+    def applicant(self, obj: Application) -> str:
+        return f"{obj.first_name} {obj.last_name}"
+
+    @admin.display(description=_("children"))
+    def children_list(self, obj: Application) -> str:
+        return ", ".join(
+            f"{c.first_name} {c.last_name} ({c.class_name})" for c in obj.children.all()
+        )
+
+    @admin.display(description=_("what the school's records say"))
+    def match(self, obj: Application) -> str:
+        card = match_card(obj)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    m.student.id_code,
+                    m.student.first_name,
+                    m.student.last_name,
+                    m.student.class_name,
+                    gettext("yes") if m.parent_is_known_guardian else gettext("no"),
+                )
+                for m in card.children
+            ),
+        )
+        account: str
+        if card.existing_account is not None:
+            url = reverse("admin:accounts_user_change", args=[card.existing_account.pk])
+            account = format_html(
+                '{} <a href="{}">{}</a>',
+                gettext(
+                    "The parent already has an account here; approving links the children to it:"
+                ),
+                url,
+                card.existing_account.email,
+            )
+        elif card.email_in_use_by_other:
+            account = gettext(
+                "Another account of this school uses this e-mail address: "
+                "the application cannot be approved until that is sorted out."
+            )
+        else:
+            account = gettext("The parent has no account here yet; approving creates one.")
+        return format_html(
+            '<table><thead><tr><th scope="col">{}</th><th scope="col">{}</th>'
+            '<th scope="col">{}</th><th scope="col">{}</th></tr></thead>'
+            "<tbody>{}</tbody></table><p>{}</p>",
+            gettext("ID code"),
+            gettext("student"),
+            gettext("class"),
+            gettext("parent in the school's records"),
+            rows,
+            account,
+        )
+
+    # --- decisions ------------------------------------------------------------------------
+
+    def _approve(self, request: HttpRequest, application: Application) -> bool:
+        try:
+            approve_application(application_id=application.pk, decided_by=request.user)  # type: ignore[arg-type]
+        except AlreadyDecided:
+            self.message_user(
+                request,
+                gettext("%(name)s: already decided by someone else.") % {"name": application},
+                messages.WARNING,
+            )
+            return False
+        except EmailBelongsToAnotherAccount:
+            self.message_user(
+                request,
+                gettext("%(name)s: the e-mail address belongs to another account; not approved.")
+                % {"name": application},
+                messages.ERROR,
+            )
+            return False
+        return True
+
+    @admin.action(description=_("Approve the selected applications"))
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Application]) -> None:
+        approved = sum(
+            self._approve(request, application)
+            for application in queryset.filter(status=Application.Status.PENDING)
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d application approved; the e-mail is on its way.",
+                "%(count)d applications approved; the e-mails are on their way.",
+                approved,
+            )
+            % {"count": approved},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Reject the selected applications…"))
+    def reject_selected(
+        self, request: HttpRequest, queryset: QuerySet[Application]
+    ) -> HttpResponse | None:
+        pending = queryset.filter(status=Application.Status.PENDING)
+        if "apply_reject" in request.POST:
+            form = RejectForm(request.POST)
+            if form.is_valid():
+                rejected = sum(self._reject(request, a, form) for a in pending)
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d application rejected.",
+                        "%(count)d applications rejected.",
+                        rejected,
+                    )
+                    % {"count": rejected},
+                    messages.SUCCESS,
+                )
+                return None
+        else:
+            form = RejectForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Reject applications"),
+            "opts": self.model._meta,
+            "form": form,
+            "applications": pending,
+            "action": "reject_selected",
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/applications/application/reject.html", context)
+
+    def _reject(self, request: HttpRequest, application: Application, form: RejectForm) -> bool:
+        with translation.override(application.language):
+            reason_key = form.cleaned_data["reason"]
+            parts = [str(READY_REASONS[reason_key])] if reason_key in READY_REASONS else []
+            if form.cleaned_data["details"].strip():
+                parts.append(form.cleaned_data["details"].strip())
+        try:
+            reject_application(
+                application_id=application.pk,
+                decided_by=request.user,  # type: ignore[arg-type]
+                reason=" ".join(parts),
+            )
+        except AlreadyDecided:
+            self.message_user(
+                request,
+                gettext("%(name)s: already decided by someone else.") % {"name": application},
+                messages.WARNING,
+            )
+            return False
+        return True
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:pk>/approve/",
+                self.admin_site.admin_view(self.approve_view),
+                name="applications_application_approve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST" or not self.has_change_permission(request):
+            return HttpResponseRedirect(reverse("admin:applications_application_changelist"))
+        application = get_object_or_404(self.get_queryset(request), pk=pk)
+        if self._approve(request, application):
+            self.message_user(
+                request,
+                gettext("%(name)s: approved; the e-mail is on its way.") % {"name": application},
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(reverse("admin:applications_application_change", args=[pk]))

@@ -1,0 +1,27 @@
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from koolivarav.notifications.services import wake_worker
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the background worker (django-tasks' db_worker). Before it starts, it queues one "
+        "pass over the outbox, so e-mails left behind by a worker that died are sent too."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--batch", action="store_true", help="Work until idle, then exit.")
+        parser.add_argument("--interval", type=float, default=1)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        wake_worker()
+        call_command(
+            "db_worker",
+            batch=options["batch"],
+            interval=options["interval"],
+            reload=False,
+            verbosity=options["verbosity"],
+        )

@@ -1,0 +1,36 @@
+"""Hooks that add to an e-mail at the moment it is sent.
+
+An app that needs a value that may not be stored (a temporary password) registers a
+preparer for its kind of e-mail: it returns extra template context, and a function that the
+worker calls in the same transaction that marks the e-mail sent. Apps register in their
+AppConfig.ready(), so this module needs to know none of them.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .models import Email
+
+
+@dataclass
+class Prepared:
+    context: dict[str, Any] = field(default_factory=dict)
+    on_sent: Callable[[], None] = lambda: None
+
+
+class SkipEmail(Exception):
+    """The e-mail no longer makes sense (e.g. its account was deleted): mark it failed."""
+
+
+Preparer = Callable[[Email], Prepared]
+_preparers: dict[str, Preparer] = {}
+
+
+def register(kind: str, preparer: Preparer) -> None:
+    _preparers[kind] = preparer
+
+
+def prepare(email: Email) -> Prepared:
+    preparer = _preparers.get(email.kind)
+    return preparer(email) if preparer else Prepared()
