@@ -1,5 +1,9 @@
-"""The real background worker: django-tasks' db_worker with the database backend."""
+"""The real background worker: django-tasks' db_worker with the database backend.
 
+Real transactions: the worker closes and reopens database connections as in production.
+"""
+
+import pytest
 from django.core.management import call_command
 from django.db import transaction
 
@@ -7,13 +11,14 @@ from koolivarav.notifications.models import Email
 from koolivarav.notifications.services import queue_email
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_worker_sends_what_was_queued(
     school, smtp_server, settings, django_capture_on_commit_callbacks
 ):
     settings.TASKS = {
         "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
     }
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+    with transaction.atomic():
         queue_email(
             school=school,
             to="vanem@example.ee",
@@ -26,6 +31,7 @@ def test_the_worker_sends_what_was_queued(
     assert Email.objects.get().status == Email.Status.SENT
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_worker_picks_up_emails_left_by_a_worker_that_died(school, smtp_server, settings):
     settings.TASKS = {
         "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
