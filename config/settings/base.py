@@ -4,6 +4,7 @@ Development works with no environment at all; production refuses to start withou
 SECRET_KEY and with DEBUG off turns every transport-security setting on (see .env.example).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "import_export",
+    "axes",
     "django_tasks",
     "django_tasks_db",
     "csp",
@@ -57,6 +59,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "koolivarav.accounts.middleware.PasswordChangeRequiredMiddleware",
+    # Last, as django-axes asks: it turns a lock-out into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -103,7 +108,11 @@ CACHES = {"default": env.cache("CACHE_URL", default="dbcache://koolivarav_cache"
 
 # --- Users and passwords ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["koolivarav.accounts.backends.SchoolUserBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out user name is refused before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "koolivarav.accounts.backends.SchoolUserBackend",
+]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -122,6 +131,19 @@ AUTH_PASSWORD_VALIDATORS = [
 # user up within the request's school and copes with several matches.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
+# Lock-out (django-axes, attempts kept in the database so every server process sees them):
+# after 10 failures for one user name from one client address, 15 minutes' pause. Never a
+# permanent lock, which would let a stranger lock a parent out (SECURITY.md §6.5).
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "koolivarav.accounts.backends.lockout_username"
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "koolivarav.accounts.views.locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_SENSITIVE_PARAMETERS = ["password", "username"]
+AXES_VERBOSE = False
 LOGIN_URL = "home"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"

@@ -59,12 +59,23 @@ class SchoolUserBackend(ModelBackend):
         scope = Q(school__isnull=True)
         if school is not None:
             scope |= Q(school=school)
-        text = username.strip()
-        if "@" in text:
-            lookup = Q(email__iexact=text)
-        else:
-            key = name_key(text, "")
-            if not key:
-                return []
-            lookup = Q(name_key=key)
+        identifier = login_identifier(username)
+        if not identifier:
+            return []
+        # Both lookups use an index: Lower(email) with the school, and name_key.
+        lookup = Q(email__lower=identifier) if "@" in identifier else Q(name_key=identifier)
         return list(User.objects.filter(scope & lookup)[:20])
+
+
+def login_identifier(username: str) -> str:
+    """The normal form of what was typed as a user name: lower-case e-mail, or name key."""
+    text = username.strip()
+    return text.lower() if "@" in text else name_key(text, "")
+
+
+def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """django-axes' key for a user name: the same person however the name was typed,
+    counted separately at each school."""
+    typed = (credentials or {}).get("username") or request.POST.get("username", "")
+    school = getattr(request, "school", None)
+    return f"{school.pk if school else '-'}:{login_identifier(str(typed))}"

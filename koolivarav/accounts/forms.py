@@ -1,12 +1,19 @@
+import unicodedata
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from koolivarav.schools.text import normalize_name
+
 from .backends import SchoolUserBackend
 from .models import User
+from .phones import normalize_phone
+from .services import send_password_reset
 
 
 class LoginForm(AuthenticationForm):
@@ -52,8 +59,132 @@ class SchoolPasswordResetForm(PasswordResetForm):
         ]
 
     def save(self, **kwargs: Any) -> None:  # type: ignore[override]
+        """Queue a link for each matching account (through the outbox, like every e-mail)."""
         self.request = kwargs.get("request")
-        super().save(**kwargs)
+        for user in self.get_users(self.cleaned_data["email"]):
+            send_password_reset(user=user)
 
 
-__all__ = ["LoginForm", "SchoolPasswordResetForm", "User"]
+class SchoolSetPasswordForm(SetPasswordForm):
+    """Setting a password from a reset link also ends the temporary-password state."""
+
+    def save(self, commit: bool = True) -> Any:
+        self.user.must_change_password = False
+        self.user.temporary_password_expires_at = None
+        return super().save(commit=commit)
+
+
+PASSWORD_MAX_LENGTH = 1024
+
+
+class ProfileForm(forms.ModelForm):
+    """The profile page of SPEC step 6: phone, address, and a new password typed twice.
+
+    Leaving both password fields empty keeps the password, except after logging in with a
+    temporary password, when a new one must be set.
+    """
+
+    current_password = forms.CharField(
+        label=_("Current password:"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("Needed only when you change your password."),
+    )
+    password1 = forms.CharField(
+        label=_("Password:"),
+        required=False,
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_(
+            "At least 8 characters. A long passphrase of several words is easier to remember "
+            "and harder to guess."
+        ),
+    )
+    password2 = forms.CharField(
+        label=_("Password x2:"),
+        required=False,
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("The same password again."),
+    )
+
+    # Longer than the stored E.164 form: people type spaces and prefixes.
+    phone = forms.CharField(
+        label=_("Phone"),
+        required=False,
+        max_length=40,
+        help_text=_("For example 5551 2345, or +358 40 123 4567 for a foreign number."),
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
+    )
+    address = forms.CharField(
+        label=_("Address"),
+        required=False,
+        max_length=300,
+        help_text=_("As in the example: Aia tn 5-12, Jõgeva linn, 48306 Jõgeva maakond"),
+        widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
+    )
+
+    class Meta:
+        model = User
+        fields = ["phone", "address"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.forced = self.instance.must_change_password
+        if self.forced:
+            # The temporary password was typed a moment ago; asking again helps nobody.
+            del self.fields["current_password"]
+            self.fields["password1"].required = True
+            self.fields["password2"].required = True
+
+    def clean_phone(self) -> str:
+        text = self.cleaned_data["phone"].strip()
+        return normalize_phone(text) if text else ""
+
+    def clean_address(self) -> str:
+        address = normalize_name(self.cleaned_data["address"])
+        if any(unicodedata.category(ch) == "Cc" for ch in address):
+            raise ValidationError(PROFILE_ERRORS["address_characters"], code="address_characters")
+        return address
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        new, again = cleaned.get("password1", ""), cleaned.get("password2", "")
+        if not new and not again:
+            return cleaned
+        if new != again:
+            self.add_error(
+                "password2", ValidationError(PROFILE_ERRORS["mismatch"], code="mismatch")
+            )
+            return cleaned
+        if not self.forced and not self.instance.check_password(
+            cleaned.get("current_password", "")
+        ):
+            self.add_error(
+                "current_password",
+                ValidationError(PROFILE_ERRORS["current_wrong"], code="current_wrong"),
+            )
+            return cleaned
+        if self.instance.check_password(new):
+            self.add_error("password1", ValidationError(PROFILE_ERRORS["same"], code="same"))
+            return cleaned
+        try:
+            password_validation.validate_password(new, self.instance)
+        except ValidationError as error:
+            self.add_error("password1", error)
+        return cleaned
+
+    @property
+    def changes_password(self) -> bool:
+        return bool(self.cleaned_data.get("password1"))
+
+
+PROFILE_ERRORS = {
+    "address_characters": _("The address may not contain control characters."),
+    "mismatch": _("The two passwords are not the same."),
+    "current_wrong": _("Your current password is not right."),
+    "same": _("The new password must be different from the current one."),
+}

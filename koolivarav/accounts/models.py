@@ -11,6 +11,10 @@ from koolivarav.schools.idcodes import validate_id_code
 from koolivarav.schools.models import School, Student
 from koolivarav.schools.text import name_key, normalize_name
 
+# `email__lower=...` compares with LOWER(email), which the index below covers; Django's
+# `iexact` would use UPPER() on PostgreSQL and miss it.
+models.EmailField.register_lookup(Lower)
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True

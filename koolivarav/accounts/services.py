@@ -3,12 +3,18 @@
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import get_language
 
 from koolivarav.notifications.models import Email
 from koolivarav.notifications.preparers import Prepared, SkipEmail, register
@@ -19,6 +25,7 @@ from .models import AuditEntry, User
 
 LOGIN_DETAILS = "accounts.login_details"
 CHILDREN_ADDED = "accounts.children_added"
+PASSWORD_RESET = "accounts.password_reset"  # noqa: S105 - a kind of e-mail, not a secret
 
 
 def record(
@@ -101,6 +108,14 @@ def resend_login_details(*, user: User, actor: User) -> Email:
         return email
 
 
+def change_password(*, user: User, password: str) -> None:
+    """The user's own password replaces the temporary one."""
+    user.set_password(password)
+    user.must_change_password = False
+    user.temporary_password_expires_at = None
+    user.save(update_fields=["password", "must_change_password", "temporary_password_expires_at"])
+
+
 def send_children_added(*, user: User, children: Iterable[Student]) -> Email:
     assert user.school is not None  # noqa: S101
     return queue_email(
@@ -148,3 +163,36 @@ def _prepare_login_details(email: Email) -> Prepared:
 
 
 register(LOGIN_DETAILS, _prepare_login_details)
+
+
+def send_password_reset(*, user: User) -> Email:
+    """Queue the one-time reset link; the link itself is made when the e-mail is sent, so no
+    usable token is ever stored."""
+    assert user.school is not None  # noqa: S101
+    return queue_email(
+        school=user.school,
+        to=user.email,
+        kind=PASSWORD_RESET,
+        template="accounts/email/password_reset",
+        context={"user_id": user.pk},
+        language=get_language() or user.language,
+    )
+
+
+def _prepare_password_reset(email: Email) -> Prepared:
+    user = User.objects.filter(pk=email.context.get("user_id"), is_active=True).first()
+    if user is None:
+        raise SkipEmail("The account no longer exists or is not active.")
+    portal = urlsplit(email.school.portal_url)
+    path = reverse(
+        "accounts:password_reset_confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    # The link is built from the school's configured address, never from a request's Host.
+    return Prepared(context={"reset_url": f"{portal.scheme}://{portal.netloc}{path}"})
+
+
+register(PASSWORD_RESET, _prepare_password_reset)

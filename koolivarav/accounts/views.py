@@ -1,20 +1,84 @@
-from urllib.parse import urlsplit
+from typing import Any
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponse, HttpResponseRedirect
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import gettext as _
+from django.views.generic import DetailView, UpdateView
+
+from koolivarav.schools.models import Student
 
 from . import throttling
-from .forms import LoginForm, SchoolPasswordResetForm
+from .forms import LoginForm, ProfileForm, SchoolPasswordResetForm, SchoolSetPasswordForm
+from .models import User
+from .selectors import children_of
+from .services import change_password
 
 
 class HomeView(auth_views.LoginView):
-    """The school's home page: the login form, and the way to apply for an account."""
+    """The school's home page: the login form and the way to apply for an account; once
+    logged in, the parent's children (the start of the grading system)."""
 
     template_name = "accounts/home.html"
     authentication_form = LoginForm
     redirect_authenticated_user = False
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        if user.is_authenticated:
+            context["children"] = children_of(user=user)  # type: ignore[arg-type]
+        return context
+
+    def get_success_url(self) -> str:
+        if getattr(self.request.user, "must_change_password", False):
+            messages.info(
+                self.request,
+                _(
+                    "You are taken straight to your profile page. Please set a password of "
+                    "your own: the temporary one works only until then."
+                ),
+            )
+            return reverse("accounts:profile")
+        return super().get_success_url()
+
+
+class ProfileView(LoginRequiredMixin, UpdateView):
+    """SPEC step 6: the parent's own data and password, saved with one button."""
+
+    form_class = ProfileForm
+    template_name = "accounts/profile.html"
+    success_url = reverse_lazy("accounts:profile")
+
+    def get_object(self, queryset: Any = None) -> User:
+        return self.request.user  # type: ignore[return-value]
+
+    def form_valid(self, form: ProfileForm) -> HttpResponse:  # type: ignore[override]
+        response = super().form_valid(form)
+        if form.changes_password:
+            change_password(user=self.object, password=form.cleaned_data["password1"])
+            # Keeps this session; every other session of the user ends.
+            update_session_auth_hash(self.request, self.object)
+            messages.success(self.request, _("Your data and your new password have been saved."))
+        else:
+            messages.success(self.request, _("Your data has been saved."))
+        return response
+
+
+class ChildDetailView(LoginRequiredMixin, DetailView):
+    """One of the parent's own children; any other id is simply not found."""
+
+    template_name = "accounts/child_detail.html"
+    context_object_name = "child"
+
+    def get_queryset(self) -> QuerySet[Student]:
+        return children_of(user=self.request.user)  # type: ignore[arg-type]
 
 
 class LogoutView(auth_views.LogoutView):
@@ -26,8 +90,6 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     form_class = SchoolPasswordResetForm
     template_name = "accounts/password_reset_form.html"
-    email_template_name = "accounts/email/password_reset.txt"
-    subject_template_name = "accounts/email/password_reset.subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
 
     def form_valid(self, form: SchoolPasswordResetForm) -> HttpResponse:  # type: ignore[override]
@@ -38,20 +100,7 @@ class PasswordResetView(auth_views.PasswordResetView):
         if not throttling.hit(throttling.limit("password_reset_per_identifier"), identifier):
             # Over the limit for this person: answer as always, send nothing more.
             return HttpResponseRedirect(self.get_success_url())
-        school = self.request.school  # type: ignore[attr-defined]
-        portal = urlsplit(school.portal_url)
-        # The link is built from the school's configured address, never from the Host header.
-        self.extra_email_context = {"school": school}
-        self.from_email = f"{school.name} <{school.sender_email}>"
-        form.save(
-            request=self.request,
-            domain_override=portal.netloc,
-            use_https=portal.scheme == "https",
-            from_email=self.from_email,
-            email_template_name=self.email_template_name,
-            subject_template_name=self.subject_template_name,
-            extra_email_context=self.extra_email_context,
-        )
+        form.save(request=self.request)
         return HttpResponseRedirect(self.get_success_url())
 
 
@@ -64,9 +113,18 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     scanner that fetches the link does not spend it."""
 
     template_name = "accounts/password_reset_confirm.html"
+    form_class = SchoolSetPasswordForm
     success_url = reverse_lazy("accounts:password_reset_complete")
     post_reset_login = False
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "accounts/password_reset_complete.html"
+
+
+def locked_out(
+    request: HttpRequest, original_response: Any = None, credentials: Any = None
+) -> HttpResponse:
+    """django-axes' answer to a locked-out login: a page in the visitor's language (429)."""
+    minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    return render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)

@@ -3,12 +3,12 @@
 import re
 from typing import TYPE_CHECKING, Any
 
-import phonenumbers
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from koolivarav.accounts.phones import normalize_phone
 from koolivarav.schools.idcodes import clean_id_code, split_id_codes
 from koolivarav.schools.models import School
 from koolivarav.schools.selectors import students_matching
@@ -32,10 +32,6 @@ ERROR_MESSAGES = {
     ),
     "parent_is_child": _("Your own ID code cannot be one of the children's codes."),
     "name_characters": _("Please use only letters, spaces, hyphens and apostrophes."),
-    "phone_invalid": _(
-        "This is not a valid phone number. An Estonian number needs no prefix; "
-        "a foreign one starts with + and the country code."
-    ),
     "email_mismatch": _(
         "This is not the same e-mail address as on the previous page. Please type it again."
     ),
@@ -138,14 +134,7 @@ class ApplicationForm(forms.Form):
         return f"{local}@{domain.lower()}"
 
     def clean_phone(self) -> str:
-        text = self.cleaned_data["phone"]
-        try:
-            number = phonenumbers.parse(text, "EE")
-        except phonenumbers.NumberParseException:
-            raise self._error("phone_invalid") from None
-        if not phonenumbers.is_valid_number(number):
-            raise self._error("phone_invalid")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return normalize_phone(self.cleaned_data["phone"])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

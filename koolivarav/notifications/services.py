@@ -3,7 +3,7 @@
 import logging
 import smtplib
 from datetime import timedelta
-from email.utils import formataddr
+from email.headerregistry import Address
 from typing import Any
 
 from django.conf import settings
@@ -93,7 +93,8 @@ def _render(email: Email, extra: dict[str, Any]) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=subject,
         body=body,
-        from_email=formataddr((school.name, school.sender_email)),
+        # Quoted where the name needs it; Django encodes the non-ASCII letters when sending.
+        from_email=str(Address(display_name=school.name, addr_spec=school.sender_email)),
         to=[email.to_address],
         headers={"Message-ID": email.message_id},
     )
