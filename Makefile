@@ -17,6 +17,11 @@ $(STAMP): requirements/dev.txt
 compile-messages: $(STAMP)
 	@$(BIN)/pybabel compile --domain django --directory locale --statistics 2>&1 | grep -v '^compiling' || true
 
+# Test-only tools for the browser journeys (the Nu HTML Checker); skipped where npm is missing.
+node_modules/.installed: package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	  else echo "npm not installed: the HTML checks of the browser journeys will be skipped"; fi
+
 setup: $(STAMP) compile-messages
 
 ## make run: set everything up and start the site with the demo school on SQLite.
@@ -30,7 +35,7 @@ run: setup
 	  $(DEV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## make test: set up and run the whole suite (DATABASE_URL chooses the database; SQLite by default).
-test: setup
+test: setup node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -47,7 +52,7 @@ format: setup
 
 ## make messages: refresh the translation catalogues after changing user-facing text (needs gettext).
 messages: setup
-	$(DEV) $(BIN)/python manage.py makemessages --locale et --locale en --no-location --no-obsolete --ignore '.venv/*' --ignore 'var/*'
+	$(DEV) $(BIN)/python manage.py makemessages --locale et --locale en --no-location --no-obsolete --ignore '.venv/*' --ignore 'var/*' --ignore 'node_modules/*' --ignore 'test-results/*'
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -124,7 +124,7 @@ class ProfileForm(forms.ModelForm):
         required=False,
         max_length=300,
         help_text=_("As in the example: Aia tn 5-12, Jõgeva linn, 48306 Jõgeva maakond"),
-        widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
 
     class Meta:

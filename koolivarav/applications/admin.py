@@ -208,6 +208,20 @@ class ApplicationAdmin(SchoolScopedAdmin):
             return False
         return True
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        # Nothing on an application is edited by hand: no save or delete buttons, only the
+        # decisions below the form.
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete_link": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_urls(self) -> list[Any]:
         return [
             path(

@@ -4,4 +4,4 @@ from django.utils.translation import gettext_lazy as _
 
 class ApplicationsConfig(AppConfig):
     name = "koolivarav.applications"
-    verbose_name = _("Applications")
+    verbose_name = _("Account applications")
