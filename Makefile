@@ -54,7 +54,9 @@ format: setup
 messages: setup
 	$(DEV) $(BIN)/python manage.py makemessages --locale et --locale en --no-location --no-obsolete --ignore '.venv/*' --ignore 'var/*' --ignore 'node_modules/*' --ignore 'test-results/*'
 
+## make bench: the production stack under load (several minutes); writes docs/benchmarks.md.
 bench: setup
+	@command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk); }
 	$(BIN)/python bench/run.py
 
 clean:

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.i18n import set_language
 
 from koolivarav.accounts.views import HomeView
+from koolivarav.schools.views import health
 
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
@@ -10,4 +11,5 @@ urlpatterns = [
     path("apply/", include("koolivarav.applications.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("admin/", admin.site.urls),
+    path("health/", health, name="health"),
 ]

@@ -136,3 +136,16 @@ def smtp_server(settings):
     settings.EMAIL_TIMEOUT = 5
     yield sink
     sink.stop()
+
+
+@pytest.fixture(autouse=True)
+def _forget_hosts():
+    """Each test's schools are new: no cached host answers from an earlier test."""
+    from koolivarav.schools.pagecache import forget_pages
+    from koolivarav.schools.selectors import forget_hosts
+
+    forget_hosts()
+    forget_pages()
+    yield
+    forget_hosts()
+    forget_pages()

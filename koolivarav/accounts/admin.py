@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from koolivarav.schools.admin import SchoolScopedAdmin
+from koolivarav.schools.admin import ReadOnlySchoolScopedAdmin, SchoolScopedAdmin
 from koolivarav.schools.idcodes import mask_id_code
 
 from .models import AuditEntry, User
@@ -84,7 +84,7 @@ class UserAdmin(SchoolScopedAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(SchoolScopedAdmin):
+class AuditEntryAdmin(ReadOnlySchoolScopedAdmin):
     """The audit trail: readable by the school's administrators, changeable by nobody."""
 
     list_display = ["at", "actor", "action", "target", "details"]
@@ -92,12 +92,3 @@ class AuditEntryAdmin(SchoolScopedAdmin):
     search_fields = ["target"]
     list_select_related = ["actor"]
     list_per_page = 100
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

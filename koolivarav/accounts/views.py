@@ -9,10 +9,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.generic import DetailView, UpdateView
 
 from koolivarav.schools.models import Student
+from koolivarav.schools.pagecache import cache_anonymous_page
 
 from . import throttling
 from .forms import LoginForm, ProfileForm, SchoolPasswordResetForm, SchoolSetPasswordForm
@@ -21,6 +23,7 @@ from .selectors import children_of
 from .services import change_password
 
 
+@method_decorator(cache_anonymous_page, name="get")
 class HomeView(auth_views.LoginView):
     """The school's home page: the login form and the way to apply for an account; once
     logged in, the parent's children (the start of the grading system)."""
@@ -85,6 +88,7 @@ class LogoutView(auth_views.LogoutView):
     """Logout by POST only (Django's LogoutView refuses GET)."""
 
 
+@method_decorator(cache_anonymous_page, name="get")
 class PasswordResetView(auth_views.PasswordResetView):
     """Order a one-time link by e-mail; the same answer whether or not the person exists."""
 

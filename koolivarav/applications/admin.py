@@ -12,11 +12,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from koolivarav.schools.admin import SchoolScopedAdmin
+from koolivarav.schools.admin import CappedCountPaginator, SchoolScopedAdmin
 
 from .forms_admin import READY_REASONS, RejectForm
 from .models import Application
-from .selectors import match_card, review_queue
+from .selectors import REVIEW_ORDER, match_card, review_queue
 from .services import (
     AlreadyDecided,
     EmailBelongsToAnotherAccount,
@@ -44,13 +44,11 @@ class ApplicationAdmin(SchoolScopedAdmin):
     ]  # fmt: skip
     readonly_fields = tuple(fields)  # type: ignore[arg-type]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Application]:
-        # The queue's ordering needs its annotation first, so the base query is built here.
-        queryset = review_queue(Application.objects.select_related("decided_by"))
-        return self.scoped(request, queryset).order_by(*self.get_ordering(request))
+    ordering = REVIEW_ORDER
+    paginator = CappedCountPaginator
 
-    def get_ordering(self, request: HttpRequest) -> list[Any]:
-        return ["pending_first", "-created_at"]
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Application]:
+        return review_queue(super().get_queryset(request)).select_related("decided_by")
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False  # applications come from parents
@@ -117,15 +115,18 @@ class ApplicationAdmin(SchoolScopedAdmin):
 
     # --- decisions ------------------------------------------------------------------------
 
+    def _tell_already_decided(self, request: HttpRequest, application: Application) -> None:
+        self.message_user(
+            request,
+            gettext("%(name)s: already decided by someone else.") % {"name": application},
+            messages.WARNING,
+        )
+
     def _approve(self, request: HttpRequest, application: Application) -> bool:
         try:
             approve_application(application_id=application.pk, decided_by=request.user)  # type: ignore[arg-type]
         except AlreadyDecided:
-            self.message_user(
-                request,
-                gettext("%(name)s: already decided by someone else.") % {"name": application},
-                messages.WARNING,
-            )
+            self._tell_already_decided(request, application)
             return False
         except EmailBelongsToAnotherAccount:
             self.message_user(
@@ -200,11 +201,7 @@ class ApplicationAdmin(SchoolScopedAdmin):
                 reason=" ".join(parts),
             )
         except AlreadyDecided:
-            self.message_user(
-                request,
-                gettext("%(name)s: already decided by someone else.") % {"name": application},
-                messages.WARNING,
-            )
+            self._tell_already_decided(request, application)
             return False
         return True
 

@@ -29,6 +29,16 @@ class Application(models.Model):
     children = models.ManyToManyField(
         Student, related_name="applications", verbose_name=_("children")
     )
+    # 0 while pending, 1 once decided: the review queue's first sort key, kept by the
+    # database itself so that (school, queue_rank, -created_at) can be one index.
+    queue_rank = models.GeneratedField(
+        expression=models.Case(
+            models.When(status="pending", then=models.Value(0)),
+            default=models.Value(1),
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
     created_at = models.DateTimeField(_("submitted"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
@@ -63,7 +73,10 @@ class Application(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["school", "status", "-created_at"], name="application_queue_idx")
+            models.Index(fields=["school", "status", "-created_at"], name="application_status_idx"),
+            models.Index(
+                fields=["school", "queue_rank", "-created_at"], name="application_queue_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,23 +2,19 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import QuerySet
 
 from koolivarav.accounts.models import User
 from koolivarav.schools.models import Student
 
 from .models import Application
 
+REVIEW_ORDER = ["queue_rank", "-created_at", "-pk"]
+
 
 def review_queue(queryset: QuerySet[Application]) -> QuerySet[Application]:
     """Pending applications first, newest first within each group, children prefetched."""
-    return queryset.annotate(
-        pending_first=Case(
-            When(status=Application.Status.PENDING, then=Value(0)),
-            default=Value(1),
-            output_field=IntegerField(),
-        )
-    ).prefetch_related("children")
+    return queryset.order_by(*REVIEW_ORDER).prefetch_related("children")
 
 
 @dataclass(frozen=True)

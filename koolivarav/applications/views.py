@@ -14,10 +14,12 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, TemplateView
 
 from koolivarav.accounts import throttling
+from koolivarav.schools.pagecache import cache_anonymous_page
 
 from .forms import ApplicationForm, EmailConfirmationForm
 from .services import ApplicantData, ChildrenNotFound, submit_application
@@ -43,11 +45,15 @@ class ApplicationStepMixin:
             0 <= age <= settings.KOOLIVARAV["APPLICATION_STEP_SECONDS"]
         ):
             return None
-        data = dict(stored["data"])
-        data["child_id_codes"] = tuple(data["child_id_codes"])
-        return ApplicantData(**data)
+        try:
+            data = dict(stored["data"])
+            data["child_id_codes"] = tuple(data["child_id_codes"])
+            return ApplicantData(**data)
+        except (KeyError, TypeError, ValueError):  # a session from an older version of the form
+            return None
 
 
+@method_decorator(cache_anonymous_page, name="get")
 class ApplicationStartView(ApplicationStepMixin, FormView):
     template_name = "applications/start.html"
     form_class = ApplicationForm

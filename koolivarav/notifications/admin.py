@@ -1,19 +1,17 @@
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from koolivarav.schools.admin import SchoolScopedAdmin
+from koolivarav.schools.admin import ReadOnlySchoolScopedAdmin
 
 from .models import Email
 from .services import retry_email
 
 
 @admin.register(Email)
-class EmailAdmin(SchoolScopedAdmin):
+class EmailAdmin(ReadOnlySchoolScopedAdmin):
     """What the school's e-mails are doing: queued, sent, or failed and why."""
 
     list_display = [
@@ -34,15 +32,6 @@ class EmailAdmin(SchoolScopedAdmin):
     ]  # fmt: skip
     fields = tuple(readonly_fields)
     actions = ["retry"]
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description=_("Send the selected failed e-mails again"))
     def retry(self, request: HttpRequest, queryset: QuerySet[Email]) -> None:

@@ -49,4 +49,18 @@ def test_argon2_is_the_production_hasher():
     assert settings.PASSWORD_HASHERS  # the test settings swap it for speed; production's:
     from config.settings import base
 
-    assert base.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert base.PASSWORD_HASHERS[0] == "koolivarav.accounts.hashers.Argon2idHasher"
+
+
+def test_the_production_hasher_makes_argon2id_hashes_that_django_can_upgrade():
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    from koolivarav.accounts.hashers import Argon2idHasher
+
+    encoded = Argon2idHasher().encode("Kolm rõõmsat kassipoega", Argon2idHasher().salt())
+    assert encoded.startswith("argon2$argon2id$v=19$m=47104,t=1,p=1$")
+    assert Argon2idHasher().verify("Kolm rõõmsat kassipoega", encoded)
+    older = Argon2PasswordHasher().encode("x" * 12, Argon2PasswordHasher().salt())
+    assert Argon2idHasher().verify("x" * 12, older)
+    assert Argon2idHasher().must_update(older)
+    assert Argon2idHasher.algorithm == Argon2PasswordHasher.algorithm

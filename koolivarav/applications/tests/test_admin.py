@@ -219,3 +219,14 @@ def test_a_failed_email_can_be_retried_from_the_admin(admin_client_of_school, sc
     )
     email.refresh_from_db()
     assert email.status == Email.Status.QUEUED
+
+
+def test_a_huge_queue_is_counted_only_up_to_the_cap(admin_client_of_school, school, monkeypatch):
+    from koolivarav.schools.admin import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 5)
+    for n in range(8):
+        _apply(school, n=n)
+    response = admin_client_of_school.get(CHANGELIST)
+    assert response.context["cl"].result_count == 6
+    assert "rohkem kui 5 taotlust" in response.content.decode()

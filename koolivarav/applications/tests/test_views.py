@@ -431,3 +431,11 @@ def test_the_forms_need_a_csrf_token(school, children):
     response = client.post(START, _step1(children))
     assert response.status_code == 403
     assert "Vorm on aegunud" in response.content.decode()
+
+
+def test_step_1_data_of_an_unknown_shape_is_treated_as_missing(school_client, school):
+    session = school_client.session
+    session[STEP1_KEY] = {"school_id": school.pk, "saved_at": time.time(), "data": {"x": 1}}
+    session.save()
+    assert school_client.get(START).status_code == 200
+    assert school_client.get(CONFIRM)["Location"] == START

@@ -24,6 +24,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", default="8000")
+        parser.add_argument(
+            "--password-file",
+            type=Path,
+            default=Path(settings.BASE_DIR) / "var" / "demo-admin-password.txt",
+            help="Where the administrator's password is kept between runs.",
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -44,7 +50,7 @@ class Command(BaseCommand):
                 defaults={**row, "guardian_id_codes": guardians},
             )
 
-        password_file = Path(settings.BASE_DIR) / "var" / "demo-admin-password.txt"
+        password_file: Path = options["password_file"]
         admin = User.objects.filter(school=school, email__iexact=DEMO_ADMIN_EMAIL).first()
         if admin is None or not password_file.exists():
             password = secrets.token_urlsafe(12)

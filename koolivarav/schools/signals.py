@@ -1,0 +1,16 @@
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from .models import School, SchoolHost
+from .pagecache import forget_pages
+from .selectors import forget_hosts
+
+
+@receiver([post_save, post_delete], sender=School)
+@receiver([post_save, post_delete], sender=SchoolHost)
+def _forget_hosts(**kwargs: Any) -> None:
+    # In this process at once; other processes within HOST_CACHE_SECONDS.
+    forget_hosts()
+    forget_pages()

@@ -1,0 +1,117 @@
+"""Every list and detail page makes the same number of queries whatever the data size."""
+
+from datetime import date
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from koolivarav.accounts.services import record
+from koolivarav.accounts.tests.factories import UserFactory
+from koolivarav.applications.services import ApplicantData, submit_application
+from koolivarav.schools.demo import make_id_code
+from koolivarav.schools.tests.factories import StudentFactory
+
+
+def _queries(client, url) -> int:
+    client.get(url)  # warm: per-process caches (the school of the host) are filled once
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(captured)
+
+
+def _grow(school, admin, parent, start, count):
+    for n in range(start, start + count):
+        student = StudentFactory(school=school)
+        parent.children.add(student)
+        code = make_id_code(
+            birth=date(1970 + n % 30, 1 + n % 12, 1 + n % 28), female=True, serial=n
+        )
+        submit_application(
+            school=school,
+            data=ApplicantData(
+                parent_id_code=code,
+                first_name="Mari",
+                last_name="Maasikas",
+                email=f"v{n}@example.ee",
+                phone="+37255512345",
+                child_id_codes=(student.id_code,),
+            ),
+            language="et",
+        )
+        UserFactory(school=school)
+        record(school=school, actor=admin, action="approved", target=f"x{n}")
+
+
+ADMIN_LISTS = [
+    "admin:applications_application_changelist",
+    "admin:schools_student_changelist",
+    "admin:accounts_user_changelist",
+    "admin:accounts_auditentry_changelist",
+    "admin:notifications_email_changelist",
+]
+
+
+@pytest.mark.parametrize("name", ADMIN_LISTS)
+def test_admin_lists_make_a_constant_number_of_queries(
+    admin_client_of_school, school, school_admin, parent, name
+):
+    url = reverse(name)
+    _grow(school, school_admin, parent, 0, 3)
+    small = _queries(admin_client_of_school, url)
+    _grow(school, school_admin, parent, 3, 12)
+    assert _queries(admin_client_of_school, url) == small
+
+
+def test_the_application_detail_page_is_constant_in_the_number_of_children(
+    admin_client_of_school, school, school_admin, parent
+):
+    def application_with(children, n):
+        students = [StudentFactory(school=school) for _ in range(children)]
+        code = make_id_code(birth=date(1975, 3, 3), female=False, serial=n)
+        return submit_application(
+            school=school,
+            data=ApplicantData(
+                code,
+                "Jüri",
+                "Tamm",
+                f"j{n}@example.ee",
+                "+37255512345",
+                tuple(s.id_code for s in students),
+            ),
+            language="et",
+        )
+
+    one = application_with(1, 1)
+    many = application_with(6, 2)
+    url = "admin:applications_application_change"
+    assert _queries(admin_client_of_school, reverse(url, args=[one.pk])) == _queries(
+        admin_client_of_school, reverse(url, args=[many.pk])
+    )
+
+
+def test_the_parents_pages_are_constant_in_the_number_of_children(
+    school_client, school, school_admin, parent
+):
+    school_client.force_login(parent)
+    _grow(school, school_admin, parent, 0, 2)
+    child = parent.children.first()
+    pages = ["/", reverse("accounts:profile"), reverse("accounts:child", args=[child.pk])]
+    small = [_queries(school_client, url) for url in pages]
+    _grow(school, school_admin, parent, 2, 10)
+    assert [_queries(school_client, url) for url in pages] == small
+
+
+@pytest.mark.parametrize(
+    "url", ["/", reverse("applications:start"), reverse("accounts:password_reset"), "/health/"]
+)
+def test_a_first_visit_writes_nothing_to_the_database(school_client, url):
+    school_client.get("/health/")  # the school of the host, cached per process
+    school_client.cookies.clear()
+    with CaptureQueriesContext(connection) as captured:
+        assert school_client.get(url).status_code == 200
+    writes = [q["sql"] for q in captured if not q["sql"].lstrip().upper().startswith("SELECT")]
+    assert writes == []
+    assert len(captured) == 0
