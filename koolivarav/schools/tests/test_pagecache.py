@@ -17,7 +17,9 @@ def _tokens(response) -> list[str]:
     return TOKEN.findall(response.content.decode())
 
 
-@pytest.mark.parametrize("url", ["/", reverse("applications:start"), reverse("accounts:password_reset")])
+@pytest.mark.parametrize(
+    "url", ["/", reverse("applications:start"), reverse("accounts:password_reset")]
+)
 def test_a_cached_page_has_a_fresh_token_that_works(school, url):
     first = Client(enforce_csrf_checks=True)
     second = Client(enforce_csrf_checks=True)
@@ -26,7 +28,9 @@ def test_a_cached_page_has_a_fresh_token_that_works(school, url):
     assert _tokens(b)
     assert set(_tokens(a)).isdisjoint(_tokens(b))
     assert TOKEN.sub("", a.content.decode()) == TOKEN.sub("", b.content.decode())
-    response = second.post("/", {"csrfmiddlewaretoken": _tokens(b)[0], "username": "x", "password": "y" * 9})
+    response = second.post(
+        "/", {"csrfmiddlewaretoken": _tokens(b)[0], "username": "x", "password": "y" * 9}
+    )
     assert response.status_code == 200  # through the CSRF check to the form's own answer
 
 
@@ -35,7 +39,9 @@ def test_another_visitors_token_does_not_work(school):
     second = Client(enforce_csrf_checks=True)
     token_of_first = _tokens(first.get("/"))[0]
     second.get("/")
-    response = second.post("/", {"csrfmiddlewaretoken": token_of_first, "username": "x", "password": "y" * 9})
+    response = second.post(
+        "/", {"csrfmiddlewaretoken": token_of_first, "username": "x", "password": "y" * 9}
+    )
     assert response.status_code == 403
 
 
