@@ -44,7 +44,7 @@ class ApplicationAdmin(SchoolScopedAdmin):
     ]  # fmt: skip
     readonly_fields = tuple(fields)  # type: ignore[arg-type]
 
-    ordering = REVIEW_ORDER
+    ordering = REVIEW_ORDER  # type: ignore[assignment]
     paginator = CappedCountPaginator
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Application]:

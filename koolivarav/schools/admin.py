@@ -26,7 +26,7 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list.order_by()[: self.CAP + 1].count()
+        return self.object_list.order_by()[: self.CAP + 1].count()  # type: ignore[attr-defined]
 
     @property
     def capped(self) -> bool:

@@ -15,7 +15,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.csrf import get_token
 
 PAGE_SECONDS = 60
@@ -39,9 +39,9 @@ def _cacheable(request: HttpRequest) -> bool:
     )
 
 
-def cache_anonymous_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def cache_anonymous_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not _cacheable(request):
             return view(request, *args, **kwargs)
         school = getattr(request, "school", None)
@@ -55,7 +55,11 @@ def cache_anonymous_page(view: Callable[..., HttpResponse]) -> Callable[..., Htt
         response = view(request, *args, **kwargs)
         if hasattr(response, "render"):
             response.render()
-        if response.status_code == 200 and not response.cookies:
+        if (
+            isinstance(response, HttpResponse)
+            and response.status_code == 200
+            and not response.cookies
+        ):
             body = response.content.decode(response.charset)
             template = _TOKEN.sub(rf"\g<1>{_PLACEHOLDER}\g<2>", body)
             if len(_pages) > 100:
