@@ -173,6 +173,8 @@ class AuditEntry(models.Model):
     )
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     target = models.CharField(_("whom"), max_length=300)
+    # What the entry is about, e.g. "application:42": lets the retention purge find it.
+    reference = models.CharField(max_length=50, blank=True, db_index=True, editable=False)
     details = models.TextField(_("details"), blank=True)
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
 

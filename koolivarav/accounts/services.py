@@ -29,11 +29,30 @@ PASSWORD_RESET = "accounts.password_reset"  # noqa: S105 - a kind of e-mail, not
 
 
 def record(
-    *, school: School, actor: User | None, action: str, target: str, details: str = ""
+    *,
+    school: School,
+    actor: User | None,
+    action: str,
+    target: str,
+    details: str = "",
+    reference: str = "",
 ) -> None:
     AuditEntry.objects.create(
-        school=school, actor=actor, action=action, target=target, details=details
+        school=school,
+        actor=actor,
+        action=action,
+        target=target,
+        details=details,
+        reference=reference,
     )
+
+
+REMOVED = "—"
+
+
+def anonymise_audit_entries(*, references: list[str]) -> int:
+    """Keep who decided what and when, but no longer about whom or why."""
+    return AuditEntry.objects.filter(reference__in=references).update(target=REMOVED, details="")
 
 
 def account_of(*, school: School, id_code: str) -> User | None:

@@ -6,12 +6,12 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
-from django.views.generic import DetailView, UpdateView
+from django.views.generic import DetailView, UpdateView, View
 
 from koolivarav.schools.models import Student
 from koolivarav.schools.pagecache import cache_anonymous_page
@@ -19,7 +19,7 @@ from koolivarav.schools.pagecache import cache_anonymous_page
 from . import throttling
 from .forms import LoginForm, ProfileForm, SchoolPasswordResetForm, SchoolSetPasswordForm
 from .models import User
-from .selectors import children_of
+from .selectors import children_of, personal_data_of
 from .services import change_password
 
 
@@ -71,6 +71,17 @@ class ProfileView(LoginRequiredMixin, UpdateView):
             messages.success(self.request, _("Your data and your new password have been saved."))
         else:
             messages.success(self.request, _("Your data has been saved."))
+        return response
+
+
+class PersonalDataView(LoginRequiredMixin, View):
+    """The parent's own data as a JSON file (GDPR art. 15 and 20)."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        data = personal_data_of(user=request.user)  # type: ignore[arg-type]
+        response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 2})
+        response["Content-Disposition"] = 'attachment; filename="koolivarav-minu-andmed.json"'
+        response["Cache-Control"] = "no-store"
         return response
 
 

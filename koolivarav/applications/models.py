@@ -81,3 +81,8 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def reference(self) -> str:
+        """How the audit trail refers to this application."""
+        return f"application:{self.pk}"

@@ -1,13 +1,16 @@
 """State changes of applications."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from koolivarav.accounts.models import AuditEntry, User
 from koolivarav.accounts.services import (
     account_of,
+    anonymise_audit_entries,
     create_parent_account,
     email_taken,
     record,
@@ -137,7 +140,8 @@ def approve_application(*, application_id: int, decided_by: User) -> Application
             )
             send_login_details(user=user)
         else:
-            new_children = [c for c in children if not user.children.filter(pk=c.pk).exists()]
+            linked = set(user.children.values_list("pk", flat=True))
+            new_children = [c for c in children if c.pk not in linked]
             user.children.add(*children)
             send_children_added(user=user, children=new_children or children)
         Application.objects.filter(pk=application.pk).update(account=user)
@@ -147,6 +151,7 @@ def approve_application(*, application_id: int, decided_by: User) -> Application
             action=AuditEntry.Action.APPROVED,
             target=str(application),
             details=", ".join(f"{c.first_name} {c.last_name} ({c.class_name})" for c in children),
+            reference=application.reference,
         )
         application.account = user
         return application
@@ -175,6 +180,7 @@ def reject_application(*, application_id: int, decided_by: User, reason: str) ->
             action=AuditEntry.Action.REJECTED,
             target=str(application),
             details=reason,
+            reference=application.reference,
         )
         return application
 
@@ -198,3 +204,23 @@ def _notify_administrators(application: Application) -> None:
             },
             language=admin.language,
         )
+
+
+def purge_rejected_applications(*, older_than_days: int | None = None) -> int:
+    """Delete rejected applications decided more than the retention period ago.
+
+    What stays is an anonymous stub: the audit entry still says who rejected an application
+    and when, no longer whose or why. Returns how many applications were deleted.
+    """
+    days = older_than_days
+    if days is None:
+        days = settings.KOOLIVARAV["REJECTED_APPLICATION_RETENTION_DAYS"]
+    cutoff = timezone.now() - timedelta(days=days)
+    with transaction.atomic():
+        expired = Application.objects.filter(
+            status=Application.Status.REJECTED, decided_at__lt=cutoff
+        )
+        references = [application.reference for application in expired.only("pk")]
+        anonymise_audit_entries(references=references)
+        deleted = expired.delete()[1].get(Application._meta.label, 0)
+    return deleted

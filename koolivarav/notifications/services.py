@@ -185,3 +185,16 @@ def retry_email(*, email: Email) -> None:
             status=Email.Status.QUEUED, attempts=0, next_attempt_at=timezone.now()
         )
         transaction.on_commit(wake_worker)
+
+
+def purge_old_emails(*, older_than_days: int) -> int:
+    """Wipe the recipient and the content of e-mails that were sent or given up on long ago;
+    the row stays (kind, status, times) for the record. Returns how many were wiped."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    return (
+        Email.objects.filter(
+            status__in=[Email.Status.SENT, Email.Status.FAILED], created_at__lt=cutoff
+        )
+        .exclude(to_address="")
+        .update(to_address="", context={}, subject="", last_error="")
+    )
