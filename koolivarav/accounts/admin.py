@@ -48,6 +48,14 @@ class UserAdmin(SchoolScopedAdmin):
             for name, opts in fieldsets
         ]
 
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        # Admin-site access follows the role, so an operator makes a school administrator by
+        # choosing the role; the new person gets their password with "Send new login details".
+        obj.is_staff = obj.is_superuser or obj.role in (User.Role.SCHOOL_ADMIN, User.Role.OPERATOR)
+        if not change:
+            obj.set_unusable_password()
+        super().save_model(request, obj, form, change)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
         if not getattr(request.user, "is_operator", False):

@@ -123,6 +123,10 @@ class StudentResource(resources.ModelResource):
         return Student.objects.filter(school=self.school)
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
+        # Spreadsheets often end with empty rows; they are not students, and not errors.
+        for index in reversed(range(len(dataset))):
+            if all(cell is None or str(cell).strip() == "" for cell in dataset[index]):
+                del dataset[index]
         # Accept the header names a school's own export uses (Estonian or English, any case).
         dataset.headers = [
             _HEADER_FOR_ALIAS.get(normalize_name(str(h or "")).lower(), h) for h in dataset.headers

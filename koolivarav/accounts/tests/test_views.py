@@ -35,3 +35,51 @@ def test_the_top_bar_offers_logout_by_post_only(school_client, parent):
 def test_the_language_switch_changes_the_page_language(school_client):
     school_client.post(reverse("set_language"), {"language": "en", "next": "/"})
     assert "Log in" in school_client.get("/").content.decode()
+
+
+def test_an_operator_makes_a_school_administrator_who_can_then_log_in(
+    school, operator, smtp_server
+):
+    from django.test import Client
+
+    from koolivarav.accounts.models import User
+    from koolivarav.notifications.services import deliver_due_emails
+
+    client = Client(HTTP_HOST="jpk.example.ee")
+    client.force_login(operator)
+    response = client.post(
+        reverse("admin:accounts_user_add"),
+        {
+            "email": "sekretar@jpk.example.ee",
+            "first_name": "Sille",
+            "last_name": "Sekretär",
+            "school": school.pk,
+            "role": "school_admin",
+            "phone": "",
+            "address": "",
+            "language": "et",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    secretary = User.objects.get(email="sekretar@jpk.example.ee")
+    assert secretary.is_staff
+    assert not secretary.has_usable_password()
+    client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "resend_login_details", "_selected_action": [secretary.pk]},
+    )
+    deliver_due_emails()
+    body = smtp_server.messages[-1].get_body(("plain",)).get_content()
+    password = __import__("re").search(r"Ajutine salasõna on: ([0-9a-f]{8})", body).group(1)
+    admin_client = Client(HTTP_HOST="jpk.example.ee")
+    admin_client.post(
+        reverse("admin:login"), {"username": "sekretar@jpk.example.ee", "password": password}
+    )
+    queue = reverse("admin:applications_application_changelist")
+    assert admin_client.get(queue)["Location"] == reverse("accounts:profile")  # own password first
+    admin_client.post(
+        reverse("accounts:profile"),
+        {"password1": "Sekretäri-oma-salasõna", "password2": "Sekretäri-oma-salasõna"},
+    )
+    assert admin_client.get(queue).status_code == 200

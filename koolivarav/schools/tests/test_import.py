@@ -192,3 +192,10 @@ def test_the_command_refuses_an_unknown_school(school, tmp_path):
     path.write_text("id_code\n")
     with pytest.raises(CommandError, match="No school"):
         call_command("import_students", str(path), "--school", "nope")
+
+
+def test_empty_rows_at_the_end_of_a_spreadsheet_are_ignored(school):
+    data = dataset_of([*rows(3), ["", "", "", "", ""], [None, None, None, None, None]])
+    report = import_students(school=school, dataset=data)
+    assert report.written, report.problems
+    assert Student.objects.count() == 3
