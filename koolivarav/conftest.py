@@ -15,6 +15,7 @@ from koolivarav.accounts.tests.factories import (
     OperatorFactory,
     SchoolAdminFactory,
     UserFactory,
+    log_in_as_administrator,
 )
 from koolivarav.schools.models import School, Student
 from koolivarav.schools.tests.factories import SchoolFactory, StudentFactory
@@ -76,7 +77,7 @@ def school_client(school) -> Client:
 @pytest.fixture
 def admin_client_of_school(school, school_admin) -> Client:
     client = Client(HTTP_HOST=host_of(school))
-    client.force_login(school_admin)
+    log_in_as_administrator(client, school_admin)
     return client
 
 

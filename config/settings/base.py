@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -29,6 +30,9 @@ else:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 
 INSTALLED_APPS = [
+    # Before our apps, so koolivarav.accounts.admin can take the TOTP devices out of the admin.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "koolivarav.accounts",
     "koolivarav.schools",
     "koolivarav.applications",
@@ -56,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -144,6 +149,16 @@ AXES_LOCKOUT_CALLABLE = "koolivarav.accounts.views.locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_SENSITIVE_PARAMETERS = ["password", "username"]
 AXES_VERBOSE = False
+# Administrators confirm every login with a code from an authenticator app (TOTP); they
+# enrol the app at their first login. Off only for a local demo (DEBUG=true), see below.
+ADMIN_SECOND_FACTOR = env.bool("ADMIN_SECOND_FACTOR", default=True)
+if not ADMIN_SECOND_FACTOR and not DEBUG:
+    raise ImproperlyConfigured(
+        "ADMIN_SECOND_FACTOR=false is for a local demo only (it needs DEBUG=true)."
+    )
+OTP_TOTP_ISSUER = "Koolivärav"
+# Wrong codes pause further tries for 1, 2, 4, 8 … seconds (django-otp's throttling).
+OTP_TOTP_THROTTLE_FACTOR = 1
 LOGIN_URL = "home"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"

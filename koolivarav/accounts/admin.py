@@ -5,12 +5,17 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from koolivarav.schools.admin import ReadOnlySchoolScopedAdmin, SchoolScopedAdmin
 from koolivarav.schools.idcodes import mask_id_code
 
 from .models import AuditEntry, User
-from .services import resend_login_details
+from .services import resend_login_details, reset_second_factor
+
+# The secrets of the authenticator apps are nobody's to see: django-otp's own admin goes.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
 
 
 @admin.register(User)
@@ -23,7 +28,7 @@ class UserAdmin(SchoolScopedAdmin):
     ordering = ["last_name", "first_name"]
     list_per_page = 50
     filter_horizontal = ["children"]
-    actions = ["resend_login_details"]
+    actions = ["resend_login_details", "reset_second_factor"]
     readonly_fields = ["last_login", "date_joined", "masked_id_code"]
     fieldsets = [
         (None, {"fields": ["email", "first_name", "last_name", "school", "role"]}),
@@ -84,6 +89,22 @@ class UserAdmin(SchoolScopedAdmin):
                 "the old password no longer works.",
                 "New login details are on their way to %(count)d people; "
                 "their old passwords no longer work.",
+                len(users),
+            )
+            % {"count": len(users)},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Reset the second factor (a new authenticator app at next login)"))
+    def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        users = list(queryset)
+        for user in users:
+            reset_second_factor(user=user, actor=request.user)  # type: ignore[arg-type]
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d person will set up a new authenticator app at their next login.",
+                "%(count)d people will set up a new authenticator app at their next login.",
                 len(users),
             )
             % {"count": len(users)},

@@ -1,20 +1,161 @@
+from base64 import b32encode
+from typing import Any
+from urllib.parse import urlencode
+
+import segno
+from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest
-from django.utils.translation import gettext_lazy as _
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django_otp import login as otp_login
+
+from .forms import SecondFactorForm
+from .services import (
+    confirm_second_factor,
+    has_second_factor,
+    second_factor_enrolment,
+    second_factor_wait_seconds,
+    verify_second_factor,
+)
 
 
 class SchoolAdminSite(admin.AdminSite):
-    """The admin of one school at a time: a school's administrators only at its own host."""
+    """The admin of one school at a time: a school's administrators only at their school's
+    host, and only after the second factor (a code from an authenticator app)."""
 
-    site_header = _("Koolivärav administration")
-    site_title = _("Koolivärav")
-    index_title = _("School administration")
+    site_header = gettext_lazy("Koolivärav administration")
+    site_title = gettext_lazy("Koolivärav")
+    index_title = gettext_lazy("School administration")
 
-    def has_permission(self, request: HttpRequest) -> bool:
+    def is_school_staff(self, request: HttpRequest) -> bool:
+        """Password checked, and staff of the request's school (or an operator)."""
         user = request.user
         return bool(
             user.is_active
             and user.is_staff
             and hasattr(user, "administers")
             and user.administers(getattr(request, "school", None))
+        )
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        if not self.is_school_staff(request):
+            return False
+        return not settings.ADMIN_SECOND_FACTOR or request.user.is_verified()  # type: ignore[union-attr]
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        return [
+            path("second-factor/", self.second_factor_verify, name="second_factor"),
+            path("second-factor/setup/", self.second_factor_setup, name="second_factor_setup"),
+            *super().get_urls(),
+        ]
+
+    def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # Password accepted but no code yet: on to the code (or to setting up the app).
+        if self.is_school_staff(request) and not self.has_permission(request):
+            return self._to_second_factor(request)
+        return super().login(request, extra_context)
+
+    def _next(self, request: HttpRequest) -> str:
+        target = request.POST.get("next") or request.GET.get("next") or ""
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return target
+        return reverse("admin:index", current_app=self.name)
+
+    def _to_second_factor(self, request: HttpRequest) -> HttpResponseRedirect:
+        name = "admin:second_factor"
+        if not has_second_factor(user=request.user):  # type: ignore[arg-type]
+            name = "admin:second_factor_setup"
+        return redirect(f"{reverse(name)}?{urlencode({'next': self._next(request)})}")
+
+    def _second_factor_gate(self, request: HttpRequest) -> HttpResponse | None:
+        """Where to send a request that should not see a second-factor page."""
+        if not self.is_school_staff(request):
+            return redirect(f"{reverse('admin:login')}?{urlencode({'next': self._next(request)})}")
+        if self.has_permission(request):
+            return redirect(self._next(request))
+        return None
+
+    @method_decorator(never_cache)
+    def second_factor_verify(self, request: HttpRequest) -> HttpResponse:
+        if (gate := self._second_factor_gate(request)) is not None:
+            return gate
+        user = request.user
+        if not has_second_factor(user=user):  # type: ignore[arg-type]
+            return self._to_second_factor(request)
+        form = SecondFactorForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            wait = second_factor_wait_seconds(user=user)  # type: ignore[arg-type]
+            device = (
+                None if wait else verify_second_factor(user=user, code=form.cleaned_data["code"])
+            )  # type: ignore[arg-type]
+            if device is not None:
+                otp_login(request, device)
+                return redirect(self._next(request))
+            if wait:
+                form.add_error(
+                    "code",
+                    _("Too many wrong codes. Wait %(seconds)d seconds and try again.")
+                    % {"seconds": wait},
+                )
+            else:
+                form.add_error(
+                    "code",
+                    _(
+                        "This code is not right. Type the code your app shows now; each code "
+                        "works once."
+                    ),
+                )
+        return TemplateResponse(
+            request,
+            "admin/second_factor.html",
+            {
+                **self.each_context(request),
+                "form": form,
+                "next": self._next(request),
+                "title": _("Second factor"),
+            },
+        )
+
+    @method_decorator(never_cache)
+    def second_factor_setup(self, request: HttpRequest) -> HttpResponse:
+        if (gate := self._second_factor_gate(request)) is not None:
+            return gate
+        user = request.user
+        if has_second_factor(user=user):  # type: ignore[arg-type]
+            return self._to_second_factor(request)
+        device = second_factor_enrolment(user=user)  # type: ignore[arg-type]
+        form = SecondFactorForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            if confirm_second_factor(user=user, device=device, code=form.cleaned_data["code"]):  # type: ignore[arg-type]
+                device.refresh_from_db()
+                otp_login(request, device)
+                return redirect(self._next(request))
+            form.add_error(
+                "code",
+                _(
+                    "This code is not right. Check that the app was set up with the key on "
+                    "this page and type the code it shows now."
+                ),
+            )
+        secret = b32encode(device.bin_key).decode().rstrip("=")
+        return TemplateResponse(
+            request,
+            "admin/second_factor_setup.html",
+            {
+                **self.each_context(request),
+                "form": form,
+                "next": self._next(request),
+                "title": _("Set up the second factor"),
+                "qr_code": segno.make(device.config_url, error="m").svg_data_uri(scale=5),
+                "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
+            },
         )

@@ -188,3 +188,28 @@ PROFILE_ERRORS = {
     "current_wrong": _("Your current password is not right."),
     "same": _("The new password must be different from the current one."),
 }
+
+
+class SecondFactorForm(forms.Form):
+    """The six-digit code an authenticator app shows (spaces, as some apps group it, allowed)."""
+
+    code = forms.CharField(
+        label=_("Code from the authenticator app"),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+            }
+        ),
+    )
+
+    def clean_code(self) -> str:
+        code = "".join(self.cleaned_data["code"].split())
+        if len(code) != 6 or not code.isascii() or not code.isdigit():
+            raise ValidationError(
+                _("Type the six digits your authenticator app shows now."), code="format"
+            )
+        return code

@@ -164,6 +164,8 @@ class AuditEntry(models.Model):
         REJECTED = "rejected", _("rejected an application")
         RESENT = "resent", _("sent new login details")
         CHILDREN_ADDED = "children_added", _("added children to an account")
+        SECOND_FACTOR_ENROLLED = "2fa_enrolled", _("set up an authenticator app")
+        SECOND_FACTOR_RESET = "2fa_reset", _("reset the second factor")
 
     school = models.ForeignKey(
         School, on_delete=models.PROTECT, related_name="audit_entries", verbose_name=_("school")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import get_language
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from koolivarav.notifications.models import Email
 from koolivarav.notifications.preparers import Prepared, SkipEmail, register
@@ -215,3 +216,70 @@ def _prepare_password_reset(email: Email) -> Prepared:
 
 
 register(PASSWORD_RESET, _prepare_password_reset)
+
+
+# --- The administrators' second factor (TOTP) ------------------------------------------------
+
+
+def second_factor_enrolment(*, user: User) -> TOTPDevice:
+    """The authenticator app this person is setting up: one unconfirmed device, kept until
+    they confirm it with a code, so reloading the page shows the same QR code."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Koolivärav", confirmed=False)
+    return device
+
+
+def confirm_second_factor(*, user: User, device: TOTPDevice, code: str) -> bool:
+    """True when the app shows the right code; the device then counts for every later login."""
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
+        if device.confirmed or not device.verify_token(code):
+            return False
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        if user.school_id is not None:
+            record(
+                school=user.school,  # type: ignore[arg-type]
+                actor=user,
+                action=AuditEntry.Action.SECOND_FACTOR_ENROLLED,
+                target=user.get_full_name(),
+            )
+    return True
+
+
+def verify_second_factor(*, user: User, code: str) -> TOTPDevice | None:
+    """The confirmed device that accepts this code, if any (wrong codes slow further tries)."""
+    with transaction.atomic():
+        for device in TOTPDevice.objects.filter(user=user, confirmed=True).select_for_update():
+            if device.verify_token(code):
+                return device
+    return None
+
+
+def second_factor_wait_seconds(*, user: User) -> int:
+    """How long this person must wait before the next code is checked (0: not paused)."""
+    waits = []
+    for device in TOTPDevice.objects.filter(user=user, confirmed=True):
+        allowed, data = device.verify_is_allowed()
+        if not allowed and data and "locked_until" in data:
+            waits.append((data["locked_until"] - timezone.now()).total_seconds())
+    return max(0, int(max(waits, default=0)) + 1) if waits else 0
+
+
+def has_second_factor(*, user: User) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def reset_second_factor(*, user: User, actor: User) -> None:
+    """A lost phone: the person sets up a new app at their next login."""
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        if user.school_id is not None:
+            record(
+                school=user.school,  # type: ignore[arg-type]
+                actor=actor,
+                action=AuditEntry.Action.SECOND_FACTOR_RESET,
+                target=user.get_full_name(),
+            )

@@ -7,6 +7,7 @@ from datetime import date
 from django.test import Client
 from django.urls import reverse
 
+from koolivarav.accounts.tests.factories import log_in_as_administrator
 from koolivarav.applications.models import Application
 from koolivarav.notifications.services import deliver_due_emails
 from koolivarav.schools.demo import make_id_code
@@ -46,7 +47,7 @@ def test_a_whole_journey_logs_no_id_code_or_secret(
     )
     parent.post(reverse("applications:confirm"), {"email_again": "mari@example.ee"})
     admin = Client(HTTP_HOST="jpk.example.ee")
-    admin.force_login(school_admin)
+    log_in_as_administrator(admin, school_admin)
     application = Application.objects.get()
     admin.get(reverse("admin:applications_application_change", args=[application.pk]))
     admin.post(reverse("admin:applications_application_approve", args=[application.pk]))

@@ -40,3 +40,29 @@ class OperatorFactory(UserFactory):
     role = User.Role.OPERATOR
     is_staff = True
     is_superuser = True
+
+
+def totp_code(device, offset: int = 0) -> str:
+    """The code an authenticator app would show now (offset: that many 30-second steps on)."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() + offset * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def log_in_as_administrator(client, user):
+    """Logs an administrator in the way the admin demands: password and authenticator app."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client.force_login(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client

@@ -1,4 +1,7 @@
+import re
 from django.urls import reverse
+
+from koolivarav.accounts.tests.factories import log_in_as_administrator
 
 
 def test_the_home_page_has_the_login_form_and_the_reset_link(school_client):
@@ -46,7 +49,7 @@ def test_an_operator_makes_a_school_administrator_who_can_then_log_in(
     from koolivarav.notifications.services import deliver_due_emails
 
     client = Client(HTTP_HOST="jpk.example.ee")
-    client.force_login(operator)
+    log_in_as_administrator(client, operator)
     response = client.post(
         reverse("admin:accounts_user_add"),
         {
@@ -71,7 +74,7 @@ def test_an_operator_makes_a_school_administrator_who_can_then_log_in(
     )
     deliver_due_emails()
     body = smtp_server.messages[-1].get_body(("plain",)).get_content()
-    password = __import__("re").search(r"Ajutine salasõna on: ([0-9a-f]{8})", body).group(1)
+    password = re.search(r"Ajutine salasõna on: ([0-9a-f]{8})", body).group(1)
     admin_client = Client(HTTP_HOST="jpk.example.ee")
     admin_client.post(
         reverse("admin:login"), {"username": "sekretar@jpk.example.ee", "password": password}
@@ -82,4 +85,24 @@ def test_an_operator_makes_a_school_administrator_who_can_then_log_in(
         reverse("accounts:profile"),
         {"password1": "Sekretäri-oma-salasõna", "password2": "Sekretäri-oma-salasõna"},
     )
+    # Then the authenticator app: set up at this first admin login, from the key on the page.
+    response = admin_client.get(queue, follow=True)
+    assert response.redirect_chain[-1][0].startswith(reverse("admin:second_factor_setup"))
+    page = response.content.decode()
+    key = re.search(r'<code class="second-factor-key">([A-Z2-7 ]+)</code>', page).group(1)
+    code = app_code(key)
+    response = admin_client.post(response.redirect_chain[-1][0], {"code": code})
+    assert response.status_code == 302
     assert admin_client.get(queue).status_code == 200
+
+
+def app_code(key: str, drift: int = 0) -> str:
+    """What an authenticator app shows for a key typed in by hand (RFC 6238, 30 s, 6 digits);
+    drift: that many 30-second steps later."""
+    from base64 import b32decode
+
+    from django_otp.oath import totp
+
+    secret = key.replace(" ", "")
+    secret += "=" * (-len(secret) % 8)
+    return f"{totp(b32decode(secret), drift=drift):06d}"

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from koolivarav.accounts.models import AuditEntry, User
-from koolivarav.accounts.tests.factories import SchoolAdminFactory
+from koolivarav.accounts.tests.factories import SchoolAdminFactory, log_in_as_administrator
 from koolivarav.applications.models import Application
 from koolivarav.applications.services import ApplicantData, submit_application
 from koolivarav.notifications.models import Email
@@ -179,7 +179,7 @@ def test_another_schools_audit_trail_and_emails_are_not_shown(school, other_scho
         application_id=_apply(other_school, n=5, last_name="Teisekooli").pk, decided_by=other_admin
     )
     client = Client(HTTP_HOST="jpk.example.ee")
-    client.force_login(school_admin)
+    log_in_as_administrator(client, school_admin)
     assert (
         "Teisekooli"
         not in client.get(reverse("admin:accounts_auditentry_changelist")).content.decode()

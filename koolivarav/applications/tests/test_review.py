@@ -14,7 +14,11 @@ from django.utils import timezone
 
 from koolivarav.accounts.models import AuditEntry, User
 from koolivarav.accounts.services import make_temporary_password, resend_login_details
-from koolivarav.accounts.tests.factories import SchoolAdminFactory, UserFactory
+from koolivarav.accounts.tests.factories import (
+    SchoolAdminFactory,
+    UserFactory,
+    log_in_as_administrator,
+)
 from koolivarav.applications.models import Application
 from koolivarav.applications.services import (
     AlreadyDecided,
@@ -88,7 +92,7 @@ def test_apply_approve_deliver_and_log_in(school, school_admin, smtp_server):
     application = Application.objects.get()
 
     admin = Client(HTTP_HOST="jpk.example.ee")
-    admin.force_login(school_admin)
+    log_in_as_administrator(admin, school_admin)
     page = admin.get(reverse("admin:applications_application_change", args=[application.pk]))
     for child in children:
         assert child.first_name in page.content.decode()

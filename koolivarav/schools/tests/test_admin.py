@@ -4,7 +4,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from koolivarav.accounts.tests.factories import SchoolAdminFactory
+from koolivarav.accounts.tests.factories import SchoolAdminFactory, log_in_as_administrator
 from koolivarav.schools.demo import generate_students
 from koolivarav.schools.models import Student
 from koolivarav.schools.tests.factories import StudentFactory
@@ -51,7 +51,7 @@ def test_full_id_codes_are_not_shown_in_the_list(admin_client_of_school, school)
 def test_a_school_admin_cannot_use_another_schools_portal(school, other_school):
     admin = SchoolAdminFactory(school=school)
     client = Client(HTTP_HOST=other_school.hosts.first().hostname)
-    client.force_login(admin)
+    log_in_as_administrator(client, admin)
     response = client.get(CHANGELIST)
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
@@ -66,7 +66,7 @@ def test_an_operator_sees_every_school(operator, school, other_school):
     StudentFactory(school=school, last_name="Esimene")
     StudentFactory(school=other_school, last_name="Teine")
     client = Client(HTTP_HOST="jpk.example.ee")
-    client.force_login(operator)
+    log_in_as_administrator(client, operator)
     page = client.get(CHANGELIST).content.decode()
     assert "Esimene" in page
     assert "Teine" in page

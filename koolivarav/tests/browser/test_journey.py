@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from koolivarav.accounts.tests.factories import PASSWORD, SchoolAdminFactory
+from koolivarav.accounts.tests.test_views import app_code
 from koolivarav.notifications.services import deliver_due_emails
 from koolivarav.schools.demo import make_id_code
 from koolivarav.schools.tests.factories import SchoolFactory, StudentFactory
@@ -72,6 +73,12 @@ def _approve(page, check, live_server, secretary):
     page.get_by_label("E-mail:").fill(secretary.email)
     page.get_by_label("Salasõna:").fill(PASSWORD)
     page.get_by_role("button", name="Logi sisse").click()
+    # The first admin login sets up the authenticator app: the secretary types the key in.
+    expect(page.get_by_role("heading", name="Teise teguri seadistamine")).to_be_visible()
+    check(page, "admin-second-factor-setup")
+    key = page.locator("code.second-factor-key").inner_text()
+    page.get_by_label("Kood autentimisrakendusest").fill(app_code(key))
+    page.get_by_role("button", name="Kinnita").click()
     page.get_by_role("link", name="Taotlused", exact=True).click()
     page.get_by_role("link", name="Mari Maasikas").click()
     expect(page.get_by_text("Kärt Maasikas")).to_be_visible()
