@@ -17,7 +17,10 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The browser journeys run over plain HTTP, where a browser refuses __Host- cookies.
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+SESSION_COOKIE_NAME = "sessionid"
+CSRF_COOKIE_NAME = "csrftoken"
 LANGUAGE_COOKIE_SECURE = False
 TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}

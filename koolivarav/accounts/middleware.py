@@ -3,6 +3,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 # What a user with a temporary password may still open besides the profile.
 _ALLOWED_PREFIXES = ("/static/", "/i18n/")
@@ -26,3 +27,18 @@ class PasswordChangeRequiredMiddleware:
             if request.path not in allowed and not request.path.startswith(_ALLOWED_PREFIXES):
                 return redirect("accounts:profile")
         return self.get_response(request)
+
+
+class PrivatePagesMiddleware:
+    """A page made for a logged-in person is never kept by the browser or a proxy: after
+    logging out, Back shows nothing (ASVS 14.3.2)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            add_never_cache_headers(response)
+        return response
