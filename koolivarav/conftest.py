@@ -1,5 +1,6 @@
 """Shared fixtures: two schools, students, a parent, a school administrator, clients, SMTP."""
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -93,8 +94,11 @@ class RecordingHandler:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
         self.refusals: list[str] = []  # answers to give, one per message, before accepting
+        self.delay = 0.0  # seconds to take over each message (a slow mail server)
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refusals:
             return self.refusals.pop(0)
         self.messages.append(

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "koolivarav.schools.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -250,6 +251,9 @@ if not DEBUG:
         # claim HTTPS for itself.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The reverse proxies in front of the app servers (addresses or networks, e.g. 10.0.0.0/8):
+# only their X-Forwarded-For is believed (see koolivarav.schools.middleware).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -305,6 +309,9 @@ KOOLIVARAV = {
     # after EMAIL_MAX_ATTEMPTS tries (about a day and a half) the e-mail is marked failed.
     "EMAIL_RETRY_SECONDS": env.int("EMAIL_RETRY_SECONDS", default=30),
     "EMAIL_MAX_ATTEMPTS": env.int("EMAIL_MAX_ATTEMPTS", default=40),
+    # A worker that died while sending: after this long another worker sends its e-mail.
+    # Longer than any one SMTP hand-off can take (EMAIL_TIMEOUT), or e-mails go out twice.
+    "EMAIL_LEASE_SECONDS": env.int("EMAIL_LEASE_SECONDS", default=300),
     # Step 1 of the application is kept in the session this long before step 2 must follow.
     "APPLICATION_STEP_SECONDS": env.int("APPLICATION_STEP_SECONDS", default=60 * 60),
 }

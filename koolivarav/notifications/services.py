@@ -21,7 +21,10 @@ from .models import Email
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
+
+def _lease() -> timedelta:
+    """How long a worker may take over one e-mail before another worker may take it over."""
+    return timedelta(seconds=settings.KOOLIVARAV["EMAIL_LEASE_SECONDS"])
 
 
 def queue_email(
@@ -70,7 +73,7 @@ def _claim(email_id: int) -> bool:
     # A conditional UPDATE: of two workers, exactly one changes the row (on any database).
     return bool(
         Email.objects.filter(_due(now), pk=email_id).update(
-            status=Email.Status.SENDING, lease_until=now + LEASE
+            status=Email.Status.SENDING, lease_until=now + _lease()
         )
     )
 
@@ -176,6 +179,20 @@ def deliver_due_emails(*, limit: int = 100) -> int:
         deliver(email)
         done += 1
     return done
+
+
+def wake_worker_for_abandoned_emails() -> None:
+    """For a worker that starts: a pass now, and one when the e-mails that a dead worker was
+    sending (still leased to it) may be taken over."""
+    wake_worker()
+    last_lease = (
+        Email.objects.filter(status=Email.Status.SENDING, lease_until__isnull=False)
+        .order_by("-lease_until")
+        .values_list("lease_until", flat=True)
+        .first()
+    )
+    if last_lease is not None and last_lease > timezone.now():
+        wake_worker(run_after=last_lease + timedelta(seconds=1))
 
 
 def retry_email(*, email: Email) -> None:

@@ -54,7 +54,9 @@ def _key_on(page: str) -> str:
 
 def test_the_first_admin_login_sets_up_the_app_and_then_opens_the_queue(client, secretary):
     response = _password_login(client, secretary)
-    assert response.redirect_chain[-1][0] == f"{SETUP}?next=%2Fadmin%2Fapplications%2Fapplication%2F"
+    assert (
+        response.redirect_chain[-1][0] == f"{SETUP}?next=%2Fadmin%2Fapplications%2Fapplication%2F"
+    )
     page = response.content.decode()
     assert 'src="data:image/svg+xml' in page  # the QR code, inline (the CSP allows data:)
     key = _key_on(page)
@@ -161,9 +163,7 @@ def test_the_pages_of_the_second_factor_are_not_for_parents_or_strangers(school_
 def test_the_next_address_never_leads_off_the_site(client, secretary):
     device = TOTPDevice.objects.create(user=secretary, name="telefon", confirmed=True)
     client.force_login(secretary)
-    response = client.post(
-        f"{VERIFY}?next=https://kuri.example.com/", {"code": totp_code(device)}
-    )
+    response = client.post(f"{VERIFY}?next=https://kuri.example.com/", {"code": totp_code(device)})
     assert response["Location"] == reverse("admin:index")
 
 

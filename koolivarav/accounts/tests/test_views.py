@@ -1,4 +1,5 @@
 import re
+
 from django.urls import reverse
 
 from koolivarav.accounts.tests.factories import log_in_as_administrator

@@ -3,13 +3,14 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from koolivarav.notifications.services import wake_worker
+from koolivarav.notifications.services import wake_worker_for_abandoned_emails
 
 
 class Command(BaseCommand):
     help = (
-        "Run the background worker (django-tasks' db_worker). Before it starts, it queues one "
-        "pass over the outbox, so e-mails left behind by a worker that died are sent too."
+        "Run the background worker (django-tasks' db_worker). Before it starts, it queues a "
+        "pass over the outbox now and one for when the e-mails a dead worker was sending may "
+        "be taken over, so nothing a worker left behind stays unsent."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        wake_worker()
+        wake_worker_for_abandoned_emails()
         call_command(
             "db_worker",
             batch=options["batch"],
