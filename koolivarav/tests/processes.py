@@ -145,7 +145,7 @@ def _answers(port: int) -> bool:
     try:
         connection_ = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         connection_.request("GET", "/health/", headers={"Host": HOST})
-        return connection_.getresponse().status == 200
+        return connection_.getresponse().status < 500
     except OSError:
         return False
 

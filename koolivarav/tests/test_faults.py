@@ -8,7 +8,6 @@ yet recorded, which the outbox is allowed to send again: at-least-once delivery)
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -26,43 +25,13 @@ from koolivarav.notifications.services import queue_email
 from koolivarav.schools.demo import make_id_code
 from koolivarav.schools.tests.factories import StudentFactory
 from koolivarav.tests.figures import FIGURES
-from koolivarav.tests.processes import Browser, Site, wait_until
+from koolivarav.tests.processes import Browser, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 START = reverse("applications:start")
 CONFIRM = reverse("applications:confirm")
 PARENT = make_id_code(birth=date(1984, 5, 17), female=True, serial=271)
-
-
-@pytest.fixture
-def site(smtp_server, request):
-    """Start processes with site.start_server() / site.start_worker(); stopped afterwards."""
-    sites: list[Site] = []
-
-    def make(**environment: str) -> Site:
-        new = Site(smtp_port=smtp_server.port, cache_url=redis_cache_url(), **environment)
-        sites.append(new)
-        return new
-
-    yield make
-    for each in sites:
-        each.stop()
-    for each in sites:
-        assert not each.server_errors(), each.server_errors()
-
-
-def redis_cache_url() -> str:
-    """A Redis database of its own, emptied: the cache the processes share."""
-    import redis
-
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, db=14, socket_timeout=2).flushdb()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("Redis is not running at 127.0.0.1:6379")
-    return "redis://127.0.0.1:6379/14"
 
 
 def _queue(school, n: int) -> list[Email]:
