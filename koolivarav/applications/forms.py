@@ -1,6 +1,5 @@
 """The two steps of the public application form."""
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -12,16 +11,13 @@ from koolivarav.accounts.phones import normalize_phone
 from koolivarav.schools.idcodes import clean_id_code, split_id_codes
 from koolivarav.schools.models import School
 from koolivarav.schools.selectors import students_matching
-from koolivarav.schools.text import normalize_name
+from koolivarav.schools.text import NAME_PATTERN, normalize_name
 
 from .services import ApplicantData
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-# Letters of any alphabet, joined by single spaces, hyphens or apostrophes: "Mari-Liis",
-# "O'Connor", "Õun", "Žanna". Digits and symbols are not names.
-NAME_PATTERN = re.compile(r"^[^\W\d_]+(?:[ '\u2019-][^\W\d_]+)*$")
 
 ERROR_MESSAGES = {
     "children_required": _("Enter your child's ID code."),

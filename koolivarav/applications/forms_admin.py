@@ -1,3 +1,5 @@
+import unicodedata
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +26,16 @@ class RejectForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("Sent to the parent in the e-mail. Required when the reason is “Other”."),
     )
+
+    def clean_details(self) -> str:
+        details = self.cleaned_data["details"].replace("\r\n", "\n")
+        # Line breaks and tabs belong in a text; other control characters garble the e-mail.
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in details):
+            raise forms.ValidationError(
+                _("The explanation contains invisible control characters; please retype it."),
+                code="control_characters",
+            )
+        return details
 
     def clean(self) -> dict:  # type: ignore[type-arg]
         cleaned = super().clean() or {}

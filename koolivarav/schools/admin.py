@@ -144,6 +144,13 @@ class StudentAdmin(ImportExportMixin, SchoolScopedAdmin):
     def masked_id_code(self, obj: Student) -> str:
         return mask_id_code(obj.id_code)
 
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        # The duplicate check needs the school, which is not a field for its administrators.
+        return type(form.__name__, (form,), {"school_of_request": getattr(request, "school", None)})
+
     def get_list_filter(self, request: HttpRequest) -> Any:
         if _is_operator(request):
             return ["school", *self.list_filter]

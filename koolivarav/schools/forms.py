@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .idcodes import clean_id_code, split_id_codes
-from .models import Student
+from .models import School, Student
+from .text import normalize_name
 
 
 class IdCodeListField(forms.CharField):
@@ -32,6 +33,11 @@ class IdCodeListField(forms.CharField):
 
 
 class StudentAdminForm(forms.ModelForm):
+    """A student typed in by hand: the same rules as a row of an imported file."""
+
+    # The school of the portal the administrator works on; set by StudentAdmin.get_form.
+    school_of_request: School | None = None
+
     guardian_id_codes = IdCodeListField(
         label=_("guardians' ID codes"),
         required=False,
@@ -49,3 +55,35 @@ class StudentAdminForm(forms.ModelForm):
             "is_active",
             "guardian_id_codes",
         ]
+
+    def _clean_name(self, field: str) -> str:
+        return normalize_name(self.cleaned_data[field])
+
+    def clean_first_name(self) -> str:
+        return self._clean_name("first_name")
+
+    def clean_last_name(self) -> str:
+        return self._clean_name("last_name")
+
+    def clean_class_name(self) -> str:
+        return self._clean_name("class_name")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        school = cleaned.get("school") or self.school_of_request
+        if self.instance.pk and not school:
+            school = self.instance.school
+        code = cleaned.get("id_code")
+        if school is not None and code:
+            taken = Student.objects.filter(school=school, id_code=code)
+            if self.instance.pk:
+                taken = taken.exclude(pk=self.instance.pk)
+            if taken.exists():
+                self.add_error(
+                    "id_code",
+                    ValidationError(
+                        _("A student with this ID code is already on the school's list."),
+                        code="duplicate",
+                    ),
+                )
+        return cleaned

@@ -3,6 +3,7 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from .idcodes import validate_id_code
+from .text import validate_class_name, validate_person_name
 
 
 class School(models.Model):
@@ -67,9 +68,13 @@ class Student(models.Model):
         School, on_delete=models.CASCADE, related_name="students", verbose_name=_("school")
     )
     id_code = models.CharField(_("ID code"), max_length=11, validators=[validate_id_code])
-    first_name = models.CharField(_("first name"), max_length=150)
-    last_name = models.CharField(_("last name"), max_length=150)
-    class_name = models.CharField(_("class"), max_length=20, help_text=_("For example 7.b."))
+    first_name = models.CharField(
+        _("first name"), max_length=150, validators=[validate_person_name]
+    )
+    last_name = models.CharField(_("last name"), max_length=150, validators=[validate_person_name])
+    class_name = models.CharField(
+        _("class"), max_length=20, help_text=_("For example 7.b."), validators=[validate_class_name]
+    )
     is_active = models.BooleanField(
         _("studies at the school"),
         default=True,

@@ -1,6 +1,6 @@
 import sys
 
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import requires_csrf_token
@@ -18,7 +18,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     than that something broke. Either page needs nothing from the database and shows no
     traceback; the error itself goes to the log (django.request)."""
     error = sys.exc_info()[1]
-    if isinstance(error, DatabaseError):
+    if isinstance(error, (OperationalError, InterfaceError)):
         response = HttpResponse(render_to_string("503.html"), status=503)
         response["Retry-After"] = "30"
         return response

@@ -150,6 +150,24 @@ def test_rejecting_asks_for_a_reason_then_tells_the_parent(admin_client_of_schoo
     assert Email.objects.filter(kind="applications.rejected", to_address=application.email).exists()
 
 
+def test_a_reason_with_control_characters_is_refused(admin_client_of_school, school):
+    application = _apply(school)
+    response = admin_client_of_school.post(
+        CHANGELIST,
+        {
+            "action": "reject_selected",
+            "_selected_action": [application.pk],
+            "apply_reject": "1",
+            "reason": "other",
+            "details": "Palun\x1b[2J helista\x07 kooli.",
+        },
+    )
+    assert "nähtamatuid juhtmärke" in response.content.decode()
+    application.refresh_from_db()
+    assert application.status == Application.Status.PENDING
+    assert not Email.objects.filter(kind="applications.rejected").exists()
+
+
 def test_applications_and_the_audit_trail_cannot_be_deleted(
     admin_client_of_school, school, school_admin
 ):

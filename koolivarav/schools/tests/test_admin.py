@@ -1,5 +1,6 @@
 import re
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -90,6 +91,59 @@ def test_a_student_added_by_a_school_admin_belongs_to_their_school(
     )
     assert response.status_code == 302
     assert Student.objects.get(id_code=code).school == school
+
+
+def _add_student(client, **changes):
+    data = {
+        "id_code": next(generate_students(1, seed=9))["id_code"],
+        "first_name": "Uus",
+        "last_name": "Õpilane",
+        "class_name": "1.a",
+        "is_active": "on",
+        "guardian_id_codes": "",
+        **changes,
+    }
+    return client.post(reverse("admin:schools_student_add"), data)
+
+
+def test_a_student_already_on_the_list_is_refused_next_to_the_code(admin_client_of_school, school):
+    existing = StudentFactory(school=school)
+    response = _add_student(admin_client_of_school, id_code=existing.id_code)
+    assert response.status_code == 200  # the form again, not a server error
+    errors = response.context["adminform"].form.errors
+    assert errors["id_code"] == ["Selle isikukoodiga õpilane on juba kooli nimekirjas."]
+    assert Student.objects.filter(id_code=existing.id_code).count() == 1
+
+
+def test_the_same_code_may_be_on_another_schools_list(admin_client_of_school, other_school):
+    theirs = StudentFactory(school=other_school)
+    assert _add_student(admin_client_of_school, id_code=theirs.id_code).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("first_name", "Jüri\x1b[31m"),
+        ("last_name", "<script>"),
+        ("last_name", "Robert'); DROP TABLE"),
+        ("class_name", "7.b\x00"),
+        ("class_name", "7.b\u202e"),
+        ("first_name", "   "),
+    ],
+)
+def test_a_students_name_and_class_follow_the_rules_of_the_import(
+    admin_client_of_school, field, value
+):
+    response = _add_student(admin_client_of_school, **{field: value})
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert Student.objects.count() == 0
+
+
+def test_names_are_tidied_as_on_import(admin_client_of_school):
+    _add_student(admin_client_of_school, first_name="  Mari   Liis ", class_name=" 7.b ")
+    student = Student.objects.get()
+    assert (student.first_name, student.class_name) == ("Mari Liis", "7.b")
 
 
 def _csv(rows):
