@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 DEV := DEBUG=true
 
-.PHONY: setup run test test-fast lint format messages compile-messages bench clean
+.PHONY: setup run test test-fast lint format messages compile-messages bench security clean
 
 $(STAMP): requirements/dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ messages: setup
 bench: setup
 	@command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk); }
 	$(BIN)/python bench/run.py
+
+## make security: bandit, then wapiti and sqlmap against the running site; writes docs/security-scan.md.
+security: setup
+	@command -v wapiti >/dev/null && command -v sqlmap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wapiti sqlmap >/dev/null; }
+	$(BIN)/python security/run.py
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache .mypy_cache .ruff_cache

@@ -72,6 +72,13 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo school: {school.name} at {url}"))
         self.stdout.write(f"  School administrator: {DEMO_ADMIN_EMAIL} / {password}")
         self.stdout.write(f"  Admin pages: {url}admin/")
+        if settings.ADMIN_SECOND_FACTOR:
+            self.stdout.write(
+                "  The first admin login sets up an authenticator app (a code on every login);"
+                " for a quick look without one: ADMIN_SECOND_FACTOR=false make run"
+            )
+        else:
+            self.stdout.write("  Second factor for administrators: OFF (ADMIN_SECOND_FACTOR=false)")
         self.stdout.write("  Students (ID code, name, class) a parent can apply for:")
         for student in Student.objects.filter(school=school).order_by("class_name", "last_name")[
             :12
