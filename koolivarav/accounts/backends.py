@@ -1,5 +1,6 @@
 """Login by e-mail address or by first and last name, within the request's school."""
 
+import hashlib
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
@@ -78,4 +79,9 @@ def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -
     counted separately at each school."""
     typed = (credentials or {}).get("username") or request.POST.get("username", "")
     school = getattr(request, "school", None)
-    return f"{school.pk if school else '-'}:{login_identifier(str(typed))}"
+    identifier = login_identifier(str(typed))
+    if len(identifier) > 200:
+        # axes keeps the name in a column of 255 characters; no real name is this long,
+        # but an attacker's still counts, as the same key every time.
+        identifier = "sha256:" + hashlib.sha256(identifier.encode()).hexdigest()
+    return f"{school.pk if school else '-'}:{identifier}"

@@ -2,6 +2,7 @@ import ipaddress
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 from django.utils.translation import gettext as _
@@ -57,4 +58,20 @@ class TrustedProxyMiddleware:
                     except ValueError:
                         request.META["REMOTE_ADDR"] = "invalid"
                     break
+        return self.get_response(request)
+
+
+class NulInQueryMiddleware:
+    """A NUL character in the query string is refused with 400: no form or filter accepts one,
+    and PostgreSQL cannot even compare text with it (the admin's list filters would fail)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.META.get("QUERY_STRING", "") or any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.GET.lists()
+        ):
+            raise BadRequest("NUL character in the query string")
         return self.get_response(request)

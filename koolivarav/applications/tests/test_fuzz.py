@@ -14,6 +14,7 @@ from koolivarav.applications.forms import NAME_PATTERN as NAME
 from koolivarav.applications.models import Application
 from koolivarav.schools.demo import make_id_code
 from koolivarav.schools.idcodes import clean_id_code
+from koolivarav.tests.figures import FIGURES
 
 START = reverse("applications:start")
 CONFIRM = reverse("applications:confirm")
@@ -75,12 +76,18 @@ def test_arbitrary_input_to_both_steps_never_fails_or_stores_invalid_data(
     # Drawn before the outcome is known: what is drawn must not depend on the database.
     again = data.draw(field(step1["email"]))
     response = client.post(START, step1)
+    FIGURES["bad input: requests (application form)"] += 1
+    FIGURES["bad input: requests in all"] += 1
     assert response.status_code in (200, 302)
     event(f"step 1 answered {response.status_code}")
     if response.status_code == 302:
         response = client.post(CONFIRM, {"email_again": again})
+        FIGURES["bad input: requests (application form)"] += 1
+        FIGURES["bad input: requests in all"] += 1
         assert response.status_code in (200, 302)
         event(f"step 2 answered {response.status_code}")
+        if response.status_code == 302:
+            FIGURES["bad input: applications stored (each re-validated)"] += 1
     assert_every_application_is_valid(school)
 
 
@@ -98,5 +105,6 @@ def test_arbitrary_input_to_both_steps_never_fails_or_stores_invalid_data(
 @pytest.mark.parametrize("url", [START, CONFIRM])
 def test_malformed_bodies_get_a_page_not_an_error(school, url, body, content_type, fuzz_settings):
     response = Client(raise_request_exception=False).generic("POST", url, body, content_type)
+    FIGURES["bad input: malformed bodies sent"] += 1
     assert response.status_code < 500
     assert Application.objects.count() == 0
