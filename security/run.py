@@ -275,13 +275,14 @@ def run_sqlmap(site: Site, work: Path) -> dict[str, object]:
         "print(make_id_code(birth=datetime.date(1984, 5, 17), female=True, serial=271))",
     ).split()[-2:]
     for name, path, template in SQLMAP_TARGETS:
-        data = template.format(child=child, parent=parent)
+        # sqlmap refreshes the token before every request only if the field is in the data.
+        data = template.format(child=child, parent=parent) + "&csrfmiddlewaretoken=x"
         url = site.url + path
         out = work / f"sqlmap-{len(results)}.csv"
         completed = subprocess.run(
             ["sqlmap", "-u", url, "--data", data, "--method", "POST", "--batch",
              "--level", "2", "--risk", "1", "--technique", "BEU",
-             "--csrf-token", "csrfmiddlewaretoken", "--csrf-url", url, "--referer", url,
+             "--csrf-token", "csrfmiddlewaretoken", "--csrf-url", url, "--csrf-method", "GET", "--referer", url,
              "--results-file", str(out), "--output-dir", str(work / "sqlmap"),
              "--disable-coloring", "--flush-session"],
             check=False, capture_output=True, text=True, env={**os.environ, "HOME": str(work)},
@@ -297,7 +298,7 @@ def run_sqlmap(site: Site, work: Path) -> dict[str, object]:
         results.append(
             {
                 "form": name,
-                "parameters": data.count("=") - data.count("next="),
+                "parameters": data.count("=") - data.count("next=") - 1,
                 "injectable": len(rows),
                 "ruled_out": len(ruled_out),
                 "tested": "all tested parameters do not appear to be injectable"
@@ -385,6 +386,12 @@ def write_report(
         "logged: "
         + (", ".join(f"{reason}: {n:,}" for reason, n in refusals.most_common()) or "none")
         + ".",
+        "",
+        "Most 403 answers are the CSRF check refusing a scanner's request before the form saw "
+        "it: wapiti 3.0.4 mishandles Django's token on some of its attack requests (\"token "
+        'incorrect"), and its csrf module sends forms without the token on purpose. Those '
+        "payloads did not reach the form; the same fields are fuzzed behind the CSRF check by "
+        "the hypothesis tests (koolivarav/tests/test_bad_input.py).",
         "",
         "## Verdict",
         "",
