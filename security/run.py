@@ -388,8 +388,9 @@ def write_report(
         + ".",
         "",
         "Most 403 answers are the CSRF check refusing a scanner's request before the form saw "
-        "it: wapiti 3.0.4 mishandles Django's token on some of its attack requests (\"token "
-        'incorrect"), and its csrf module sends forms without the token on purpose. Those '
+        "it: many of wapiti's attack requests carry a token that does not match its cookie "
+        '("token incorrect"; not traced further — a browser\'s requests pass, as the browser '
+        "journeys show), and scanners send forms without the token on purpose. Those "
         "payloads did not reach the form; the same fields are fuzzed behind the CSRF check by "
         "the hypothesis tests (koolivarav/tests/test_bad_input.py).",
         "",

@@ -94,9 +94,8 @@ class SchoolAdminSite(admin.AdminSite):
         form = SecondFactorForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             wait = second_factor_wait_seconds(user=user)  # type: ignore[arg-type]
-            device = (
-                None if wait else verify_second_factor(user=user, code=form.cleaned_data["code"])
-            )  # type: ignore[arg-type]
+            code = form.cleaned_data["code"]
+            device = None if wait else verify_second_factor(user=user, code=code)  # type: ignore[arg-type]
             if device is not None:
                 otp_login(request, device)
                 return redirect(self._next(request))
