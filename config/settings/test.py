@@ -32,4 +32,6 @@ TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
 # A file, not memory, so that the processes the fault and scale-out tests start (app servers,
 # workers) open the same test database as the tests themselves.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+    # TEST_SQLITE_NAME lets several test runs share one checkout without sharing a database.
+    name = os.environ.get("TEST_SQLITE_NAME", "test-db")
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"{name}.sqlite3")}
