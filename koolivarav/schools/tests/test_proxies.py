@@ -28,7 +28,7 @@ def _seen(settings, remote, forwarded=None, proxies=("10.0.0.0/8", "127.0.0.1"))
         ("203.0.113.7", "1.2.3.4", "203.0.113.7"),  # not from a proxy: the header is ignored
         ("10.0.0.5", None, "10.0.0.5"),  # a proxy's own request
         ("10.0.0.5", "", "10.0.0.5"),
-        ("10.0.0.5", "not-an-address", "invalid"),  # a forged header never becomes trusted
+        ("10.0.0.5", "not-an-address", "10.0.0.5"),  # unreadable: the proxy's own address
         ("10.0.0.5", "2001:db8::1", "2001:db8::1"),
         ("127.0.0.1", "  203.0.113.7  ,", "203.0.113.7"),
     ],
