@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import translation
+from django.utils import formats, timezone, translation
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -16,7 +16,7 @@ from koolivarav.schools.admin import CappedCountPaginator, SchoolScopedAdmin
 
 from .forms_admin import READY_REASONS, RejectForm
 from .models import Application
-from .selectors import REVIEW_ORDER, match_card, review_queue
+from .selectors import REVIEW_ORDER, conflicting_applications, match_card, review_queue
 from .services import (
     AlreadyDecided,
     EmailBelongsToAnotherAccount,
@@ -29,7 +29,9 @@ from .services import (
 class ApplicationAdmin(SchoolScopedAdmin):
     """The review queue: pending applications first, each with what the records say."""
 
-    list_display = ["created_at", "applicant", "email", "children_list", "status", "decided_at"]
+    list_display = [
+        "created_at", "applicant", "email", "children_list", "conflict", "status", "decided_at",
+    ]  # fmt: skip
     list_display_links = ["created_at", "applicant"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["first_name", "last_name", "email"]
@@ -38,9 +40,9 @@ class ApplicationAdmin(SchoolScopedAdmin):
     actions = ["approve_selected", "reject_selected"]
     change_form_template = "admin/applications/application/change_form.html"
     fields = [
-        "status", "match", "first_name", "last_name", "parent_id_code", "email", "phone",
-        "language", "created_at", "updated_at", "decided_by", "decided_at", "rejection_reason",
-        "account",
+        "status", "match", "conflicts", "first_name", "last_name", "parent_id_code", "email",
+        "phone", "language", "created_at", "updated_at", "decided_by", "decided_at",
+        "rejection_reason", "account",
     ]  # fmt: skip
     readonly_fields = tuple(fields)  # type: ignore[arg-type]
 
@@ -64,6 +66,67 @@ class ApplicationAdmin(SchoolScopedAdmin):
     def children_list(self, obj: Application) -> str:
         return ", ".join(
             f"{c.first_name} {c.last_name} ({c.class_name})" for c in obj.children.all()
+        )
+
+    @admin.display(description=_("conflict"))
+    def conflict(self, obj: Application) -> str:
+        if obj.status == Application.Status.PENDING and getattr(obj, "in_conflict", False):
+            return format_html(
+                '<strong class="conflict">{}</strong>',
+                gettext("another application with this parent's ID code"),
+            )
+        return ""
+
+    @admin.display(description=_("other applications with this parent's ID code"))
+    def conflicts(self, obj: Application) -> str:
+        others = conflicting_applications(obj)
+        if not others:
+            return gettext("none")
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:applications_application_change", args=[other.pk]),
+                    formats.date_format(
+                        timezone.localtime(other.created_at), "SHORT_DATETIME_FORMAT"
+                    ),
+                    other.first_name,
+                    other.last_name,
+                    other.email,
+                    other.phone,
+                    self.children_list(other),
+                )
+                for other in others
+            ),
+        )
+        return format_html(
+            '<p class="conflict"><strong>{}</strong></p>'
+            '<table><thead><tr><th scope="col">{}</th><th scope="col">{}</th>'
+            '<th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead>'
+            "<tbody>"
+            '<tr class="this-application"><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>"
+            "{}</tbody></table>",
+            gettext(
+                "Someone else may be applying in this parent's name: these applications give "
+                "the same parent's ID code with another e-mail address or phone. Only one "
+                "of them can be the parent's. Approve the one you have checked (e.g. by phone "
+                "with the number the school already has) and reject the others; approving "
+                "sends the login details to the approved application's e-mail address."
+            ),
+            gettext("submitted"),
+            gettext("applicant"),
+            gettext("e-mail"),
+            gettext("phone"),
+            gettext("children"),
+            gettext("this application"),
+            obj.first_name,
+            obj.last_name,
+            obj.email,
+            obj.phone,
+            self.children_list(obj),
+            rows,
         )
 
     @admin.display(description=_("what the school's records say"))
@@ -140,10 +203,28 @@ class ApplicationAdmin(SchoolScopedAdmin):
 
     @admin.action(description=_("Approve the selected applications"))
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Application]) -> None:
+        pending = list(review_queue(queryset.filter(status=Application.Status.PENDING)))
+        # An application beside another one for the same parent is decided one at a time,
+        # with both side by side, never in a bulk approval.
+        in_conflict = [a for a in pending if getattr(a, "in_conflict", False)]
         approved = sum(
             self._approve(request, application)
-            for application in queryset.filter(status=Application.Status.PENDING)
+            for application in pending
+            if not getattr(application, "in_conflict", False)
         )
+        if in_conflict:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d application was not approved: another application gives the "
+                    "same parent's ID code with other contact data. Open it to compare them.",
+                    "%(count)d applications were not approved: other applications give the "
+                    "same parent's ID code with other contact data. Open them to compare.",
+                    len(in_conflict),
+                )
+                % {"count": len(in_conflict)},
+                messages.WARNING,
+            )
         self.message_user(
             request,
             ngettext(

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from koolivarav.schools.models import School, Student
@@ -43,6 +44,9 @@ class Application(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
     rejection_reason = models.TextField(_("reason for rejection"), blank=True)
+    # When the applicant was last told that someone applied again with their ID code but
+    # other contact data (at most once a day, so repeated tries do not flood their inbox).
+    conflict_noticed_at = models.DateTimeField(null=True, blank=True, editable=False)
     account = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -65,11 +69,16 @@ class Application(models.Model):
         verbose_name_plural = _("applications")
         ordering = ["-created_at"]
         constraints = [
-            # One open application per parent per school: a second one updates the first.
+            # One open application per parent and contact data per school: sending the same
+            # data again adds children to it; other contact data makes an application of its
+            # own, which the review shows beside the first (see services.submit_application).
             models.UniqueConstraint(
-                fields=["school", "parent_id_code"],
+                F("school"),
+                F("parent_id_code"),
+                Lower("email"),
+                F("phone"),
                 condition=Q(status="pending"),
-                name="one_pending_application_per_parent",
+                name="one_pending_application_per_contact",
             ),
         ]
         indexes = [

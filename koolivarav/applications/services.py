@@ -1,11 +1,12 @@
 """State changes of applications."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db.models import Q
+from django.utils import formats, timezone, translation
 
 from koolivarav.accounts.models import AuditEntry, User
 from koolivarav.accounts.services import (
@@ -40,54 +41,97 @@ class ChildrenNotFound(Exception):
 
 
 def submit_application(*, school: School, data: ApplicantData, language: str) -> Application:
-    """Record a parent's application, or update their pending one at this school.
+    """Record a parent's application at the school.
 
-    A parent (same ID code) who already has a pending application gets its contact data
-    refreshed and the new children added, so a double click or a second try never creates a
-    second application. Raises ChildrenNotFound when a code no longer matches an active
-    student (the school changed its list between the two steps).
+    Nobody is logged in here, so a submission may never change what an earlier one said:
+    anyone who knows a parent's ID code (it is not a secret) could otherwise put their own
+    e-mail address on the parent's pending application and receive the login details.
+
+    - The same parent with the same e-mail address and phone as a pending application:
+      the new children are added to it (a double click or a second try creates nothing new).
+    - Other contact data: an application of its own. The review shows it beside the others
+      for the same ID code, marked as conflicting, and the earlier applicants are told at
+      their own addresses (see `_tell_of_another_application`).
+
+    Raises ChildrenNotFound when a code no longer matches an active student (the school
+    changed its list between the two steps).
     """
     students = list(
         Student.objects.filter(school=school, is_active=True, id_code__in=data.child_id_codes)
     )
     if len(students) != len(set(data.child_id_codes)):
         raise ChildrenNotFound
-    fields = {
-        "first_name": data.first_name,
-        "last_name": data.last_name,
-        "email": data.email,
-        "phone": data.phone,
-        "language": language,
-    }
     for attempt in range(2):
         try:
             with transaction.atomic():
-                application = (
+                pending = list(
                     Application.objects.select_for_update()
                     .filter(
                         school=school,
                         parent_id_code=data.parent_id_code,
                         status=Application.Status.PENDING,
                     )
-                    .first()
+                    .order_by("created_at", "pk")
                 )
+                application = next((a for a in pending if _same_contact(a, data)), None)
                 if application is None:
                     application = Application.objects.create(
-                        school=school, parent_id_code=data.parent_id_code, **fields
+                        school=school,
+                        parent_id_code=data.parent_id_code,
+                        first_name=data.first_name,
+                        last_name=data.last_name,
+                        email=data.email,
+                        phone=data.phone,
+                        language=language,
                     )
                     _notify_administrators(application)
-                else:
-                    for name, value in fields.items():
-                        setattr(application, name, value)
-                    application.save(update_fields=[*fields, "updated_at"])
+                    for earlier in pending:
+                        _tell_of_another_application(earlier)
                 application.children.add(*students)
                 return application
         except IntegrityError:
-            # Another request created this parent's pending application at the same moment;
-            # the second attempt finds it and updates it instead.
+            # The same data was submitted at the same moment by another request; the second
+            # attempt finds that application and adds the children to it.
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+def _same_contact(application: Application, data: ApplicantData) -> bool:
+    return application.email.casefold() == data.email.casefold() and application.phone == data.phone
+
+
+ANOTHER_APPLICATION = "applications.another_application"
+ANOTHER_APPLICATION_NOTICE_INTERVAL = timedelta(days=1)
+
+
+def _date_in(language: str, moment: datetime) -> str:
+    with translation.override(language):
+        return formats.date_format(timezone.localtime(moment), "DATE_FORMAT")
+
+
+def _tell_of_another_application(application: Application) -> None:
+    """Tell an applicant, at their own address, that someone applied again with their ID
+    code but other contact data — at most once a day per application. The e-mail says
+    nothing of the other application's data: whoever sent it may be a stranger."""
+    now = timezone.now()
+    noticed = Application.objects.filter(pk=application.pk).filter(
+        Q(conflict_noticed_at__isnull=True)
+        | Q(conflict_noticed_at__lt=now - ANOTHER_APPLICATION_NOTICE_INTERVAL)
+    )
+    if not noticed.update(conflict_noticed_at=now):
+        return
+    queue_email(
+        school=application.school,
+        to=application.email,
+        kind=ANOTHER_APPLICATION,
+        template="applications/email/another_application",
+        context={
+            "first_name": application.first_name,
+            "submitted": _date_in(application.language, application.created_at),
+        },
+        language=application.language,
+    )
 
 
 class EmailBelongsToAnotherAccount(Exception):
