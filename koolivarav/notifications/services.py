@@ -1,6 +1,7 @@
 """The outbox: queueing e-mails with a decision, and delivering them with retries."""
 
 import logging
+import re
 import smtplib
 from datetime import timedelta
 from email.headerregistry import Address
@@ -8,7 +9,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
+from django.core.mail.message import sanitize_address
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
@@ -114,54 +116,134 @@ def _is_permanent(error: Exception) -> bool:
     return False
 
 
-def deliver(email: Email) -> None:
-    """Send one claimed e-mail and record the outcome."""
-    email.attempts += 1
+# A quoted string holding an "@", or any other word holding one: what may be an address.
+_ADDRESS_LIKE = re.compile(r"""(?:"[^"]*@[^"]*"|'[^']*@[^']*'|[^\s'"]*@[^\s'"]*)""")
+
+
+def _without_addresses(text: str) -> str:
+    return _ADDRESS_LIKE.sub("[…]", " ".join(text.split()))
+
+
+def _describe(error: BaseException) -> str:
+    """The error's class and text for `last_error`, without anything that may be an address:
+    the mailer's messages quote the address they choke on, and that may be anything."""
+    return f"{error.__class__.__name__}: {_without_addresses(str(error))}"[:500]
+
+
+# The database away or busy: not this e-mail's fault. The error ends the pass; the e-mail's
+# lease runs out and it is tried again, as after a worker that died.
+_DATABASE_AWAY = (OperationalError, InterfaceError)
+
+
+class _Undeliverable(Exception):
+    """This e-mail cannot be sent as it is: `phase` says where it broke."""
+
+    def __init__(self, phase: str, error: Exception) -> None:
+        super().__init__(phase)
+        self.phase = phase
+        self.error = error
+
+
+def _build(email: Email) -> tuple[preparers.Prepared, EmailMultiAlternatives]:
+    """Prepare, render and build the whole message before any connection is opened, so that
+    a message the mailer would refuse (an address it cannot parse) fails here, on its own."""
+    phase = "preparing"
     try:
         prepared = preparers.prepare(email)
+        phase = "rendering"
         message = _render(email, prepared.context)
+        phase = "building the message"
+        encoding = message.encoding or settings.DEFAULT_CHARSET
+        for address in [message.from_email, *message.recipients()]:
+            sanitize_address(address, encoding)
+        message.message().as_bytes()
+    except (preparers.SkipEmail, *_DATABASE_AWAY):
+        raise
+    except Exception as error:
+        raise _Undeliverable(phase, error) from error
+    return prepared, message
+
+
+def _fail(email: Email, last_error: str) -> None:
+    Email.objects.filter(pk=email.pk).update(
+        status=Email.Status.FAILED,
+        attempts=email.attempts,
+        last_error=last_error[:1000],
+        lease_until=None,
+    )
+
+
+def deliver(email: Email) -> None:
+    """Send one claimed e-mail and record the outcome.
+
+    Whatever this one e-mail raises marks it failed, with the error for the administrator, so
+    that it never holds up the others; only a mail server that is away or answers "try later"
+    leads to another attempt (and a database that is away ends the pass). Neither the recorded
+    error nor the log names the address.
+    """
+    email.attempts += 1
+    try:
+        prepared, message = _build(email)
     except preparers.SkipEmail as skip:
-        Email.objects.filter(pk=email.pk).update(
-            status=Email.Status.FAILED, attempts=email.attempts, last_error=str(skip)[:1000]
-        )
+        _fail(email, _without_addresses(str(skip)))
+        return
+    except _Undeliverable as undeliverable:
+        _give_up(email, undeliverable.phase, undeliverable.error)
         return
     try:
         with get_connection(fail_silently=False) as connection:
             connection.send_messages([message])
     except (TimeoutError, smtplib.SMTPException, OSError) as error:
-        permanent = (
-            _is_permanent(error) or email.attempts >= settings.KOOLIVARAV["EMAIL_MAX_ATTEMPTS"]
-        )
-        next_attempt = timezone.now() + _backoff(email.attempts)
-        Email.objects.filter(pk=email.pk).update(
-            status=Email.Status.FAILED if permanent else Email.Status.QUEUED,
-            attempts=email.attempts,
-            last_error=f"{error.__class__.__name__}: {error}"[:1000],
-            next_attempt_at=next_attempt,
-            lease_until=None,
-        )
-        logger.warning(
-            "e-mail %s not delivered (attempt %s): %s",
-            email.pk,
-            email.attempts,
-            error.__class__.__name__,
-        )
-        if not permanent:
-            wake_worker(run_after=next_attempt)
+        _retry_or_give_up(email, error)
+        return
+    except Exception as error:
+        _give_up(email, "sending", error)
         return
     # Delivered: whatever the preparer must keep (a password hash) is kept in the same
     # transaction that marks the e-mail sent. A crash before this commit re-sends the
     # e-mail later, with a new password; the newest e-mail's password is the one that works.
-    with transaction.atomic():
-        prepared.on_sent()
-        Email.objects.filter(pk=email.pk).update(
-            status=Email.Status.SENT,
-            attempts=email.attempts,
-            subject=message.subject[:300],
-            sent_at=timezone.now(),
-            last_error="",
-            lease_until=None,
-        )
+    try:
+        with transaction.atomic():
+            prepared.on_sent()
+            Email.objects.filter(pk=email.pk).update(
+                status=Email.Status.SENT,
+                attempts=email.attempts,
+                subject=message.subject[:300],
+                sent_at=timezone.now(),
+                last_error="",
+                lease_until=None,
+            )
+    except _DATABASE_AWAY:
+        raise
+    except Exception as error:
+        # The mail server has the e-mail, but what it needed kept was not kept (a password
+        # whose hash was not stored does not work): failed, so that it is sent again.
+        _give_up(email, "recording the delivery", error)
+
+
+def _give_up(email: Email, phase: str, error: Exception) -> None:
+    _fail(email, f"{phase}: {_describe(error)}")
+    logger.warning("e-mail %s failed while %s: %s", email.pk, phase, error.__class__.__name__)
+
+
+def _retry_or_give_up(email: Email, error: Exception) -> None:
+    permanent = _is_permanent(error) or email.attempts >= settings.KOOLIVARAV["EMAIL_MAX_ATTEMPTS"]
+    next_attempt = timezone.now() + _backoff(email.attempts)
+    Email.objects.filter(pk=email.pk).update(
+        status=Email.Status.FAILED if permanent else Email.Status.QUEUED,
+        attempts=email.attempts,
+        last_error=_describe(error)[:1000],
+        next_attempt_at=next_attempt,
+        lease_until=None,
+    )
+    logger.warning(
+        "e-mail %s not delivered (attempt %s): %s",
+        email.pk,
+        email.attempts,
+        error.__class__.__name__,
+    )
+    if not permanent:
+        wake_worker(run_after=next_attempt)
 
 
 def deliver_due_emails(*, limit: int = 100) -> int:
