@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from koolivarav.accounts.phones import normalize_phone
+from koolivarav.notifications.addresses import validate_deliverable_email
 from koolivarav.schools.idcodes import clean_id_code, split_id_codes
 from koolivarav.schools.models import School
 from koolivarav.schools.selectors import students_matching
@@ -66,6 +67,7 @@ class ApplicationForm(forms.Form):
     email = forms.EmailField(
         label=_("Your e-mail"),
         max_length=254,
+        validators=[validate_deliverable_email],
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     phone = forms.CharField(
@@ -157,6 +159,7 @@ class EmailConfirmationForm(forms.Form):
     email_again = forms.EmailField(
         label=_("Type the same e-mail again"),
         max_length=254,
+        validators=[validate_deliverable_email],
         widget=forms.EmailInput(attrs={"autocomplete": "off"}),
     )
 
