@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -11,7 +11,7 @@ from koolivarav.schools.admin import ReadOnlySchoolScopedAdmin, SchoolScopedAdmi
 from koolivarav.schools.idcodes import mask_id_code
 
 from .models import AuditEntry, User
-from .services import resend_login_details, reset_second_factor
+from .services import change_email, change_role, resend_login_details, reset_second_factor
 
 # The secrets of the authenticator apps are nobody's to see: django-otp's own admin goes.
 if admin.site.is_registered(TOTPDevice):
@@ -54,18 +54,52 @@ class UserAdmin(SchoolScopedAdmin):
         ]
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        # Admin-site access follows the role, so an operator makes a school administrator by
-        # choosing the role; the new person gets their password with "Send new login details".
-        obj.is_staff = obj.is_superuser or obj.role in (User.Role.SCHOOL_ADMIN, User.Role.OPERATOR)
         if not change:
+            # Admin-site access follows the role, so an operator makes a school administrator
+            # by choosing the role; the person gets a password with "Send new login details".
+            obj.is_staff = obj.is_superuser or obj.role in (
+                User.Role.SCHOOL_ADMIN,
+                User.Role.OPERATOR,
+            )
             obj.set_unusable_password()
+            super().save_model(request, obj, form, change)
+            return
+        # A new e-mail address or role goes through its service, which records it and tells
+        # the person; everything else is saved as typed.
+        stored = User.objects.get(pk=obj.pk)
+        new_email, new_role = obj.email, obj.role
+        obj.email, obj.role = stored.email, stored.role
         super().save_model(request, obj, form, change)
+        actor: User = request.user  # type: ignore[assignment]
+        change_email(user=obj, new_email=new_email, actor=actor)
+        if new_role != stored.role:
+            change_role(user=obj, new_role=new_role, actor=actor)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # A fellow administrator's page is for reading only: with their e-mail, password and
+        # second factor in hand, one administrator could log in as another.
+        if obj is not None and not self._may_change(request, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        if obj is not None and not self._may_change(request, obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @staticmethod
+    def _may_change(request: HttpRequest, obj: Model) -> bool:
+        may_change = getattr(request.user, "may_change_account_of", None)
+        return bool(may_change and may_change(obj))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
         if not getattr(request.user, "is_operator", False):
             # Who is an administrator is the operator's decision, not the school's.
             readonly.append("role")
+            if obj is not None and obj.is_administrative:
+                # An administrator's own account is not a parent's: no children to attach.
+                readonly.append("children")
         return readonly
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
@@ -77,9 +111,30 @@ class UserAdmin(SchoolScopedAdmin):
             kwargs["queryset"] = db_field.related_model.objects.filter(school=request.school)  # type: ignore[attr-defined]
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
+    def _permitted(self, request: HttpRequest, users: list[User]) -> list[User]:
+        """The people of the selection the actor may change; says how many were skipped."""
+        permitted = [user for user in users if self._may_change(request, user)]
+        skipped = len(users) - len(permitted)
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d person was skipped: only an operator can do this for another "
+                    "administrator.",
+                    "%(count)d people were skipped: only an operator can do this for other "
+                    "administrators.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
+        return permitted
+
     @admin.action(description=_("Send new login details (a new temporary password)"))
     def resend_login_details(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        users = list(queryset.filter(is_active=True, school__isnull=False))
+        users = self._permitted(
+            request, list(queryset.filter(is_active=True, school__isnull=False))
+        )
         for user in users:
             resend_login_details(user=user, actor=request.user)  # type: ignore[arg-type]
         self.message_user(
@@ -97,9 +152,11 @@ class UserAdmin(SchoolScopedAdmin):
 
     @admin.action(description=_("Reset the second factor (a new authenticator app at next login)"))
     def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        users = list(queryset)
-        for user in users:
-            reset_second_factor(user=user, actor=request.user)  # type: ignore[arg-type]
+        users = [
+            user
+            for user in self._permitted(request, list(queryset))
+            if reset_second_factor(user=user, actor=request.user)  # type: ignore[arg-type]
+        ]
         self.message_user(
             request,
             ngettext(
@@ -116,7 +173,7 @@ class UserAdmin(SchoolScopedAdmin):
 class AuditEntryAdmin(ReadOnlySchoolScopedAdmin):
     """The audit trail: readable by the school's administrators, changeable by nobody."""
 
-    list_display = ["at", "actor", "action", "target", "details"]
+    list_display = ["at", "actor", "action", "target", "before", "after", "details"]
     list_filter = ["action", "at"]
     search_fields = ["target"]
     list_select_related = ["actor"]

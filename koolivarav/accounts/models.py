@@ -138,6 +138,24 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_operator(self) -> bool:
         return self.is_active and self.is_superuser
 
+    @property
+    def is_administrative(self) -> bool:
+        """An administrator or an operator (or an account with admin-site access)."""
+        return self.is_staff or self.is_superuser or self.role != self.Role.PARENT
+
+    def may_change_account_of(self, user: "User") -> bool:
+        """Whether this person may change the e-mail, role, password or second factor of `user`.
+
+        A school's administrator manages the school's parents and their own account, never a
+        fellow administrator's: with another's e-mail, password and second factor they could
+        log in as that person. That is for operators only.
+        """
+        if self.is_operator:
+            return True
+        if user.pk == self.pk:
+            return True
+        return not user.is_administrative and self.administers(user.school)
+
     def administers(self, school: School | None) -> bool:
         """True for an operator, or for this school's own administrator."""
         if not self.is_active:
@@ -166,9 +184,17 @@ class AuditEntry(models.Model):
         CHILDREN_ADDED = "children_added", _("added children to an account")
         SECOND_FACTOR_ENROLLED = "2fa_enrolled", _("set up an authenticator app")
         SECOND_FACTOR_RESET = "2fa_reset", _("reset the second factor")
+        EMAIL_CHANGED = "email_changed", _("changed an e-mail address")
+        ROLE_CHANGED = "role_changed", _("changed a role")
 
+    # Empty only for entries about operators, who belong to no school.
     school = models.ForeignKey(
-        School, on_delete=models.PROTECT, related_name="audit_entries", verbose_name=_("school")
+        School,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_entries",
+        verbose_name=_("school"),
     )
     actor = models.ForeignKey(
         User, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("who")
@@ -178,6 +204,9 @@ class AuditEntry(models.Model):
     # What the entry is about, e.g. "application:42": lets the retention purge find it.
     reference = models.CharField(max_length=50, blank=True, db_index=True, editable=False)
     details = models.TextField(_("details"), blank=True)
+    # A changed value, as it was and as it became (an e-mail address, a role).
+    before = models.CharField(_("before"), max_length=254, blank=True)
+    after = models.CharField(_("after"), max_length=254, blank=True)
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
 
     class Meta:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -31,12 +31,14 @@ PASSWORD_RESET = "accounts.password_reset"  # noqa: S105 - a kind of e-mail, not
 
 def record(
     *,
-    school: School,
+    school: School | None,
     actor: User | None,
     action: str,
     target: str,
     details: str = "",
     reference: str = "",
+    before: str = "",
+    after: str = "",
 ) -> None:
     AuditEntry.objects.create(
         school=school,
@@ -45,6 +47,8 @@ def record(
         target=target,
         details=details,
         reference=reference,
+        before=before,
+        after=after,
     )
 
 
@@ -53,7 +57,9 @@ REMOVED = "—"
 
 def anonymise_audit_entries(*, references: list[str]) -> int:
     """Keep who decided what and when, but no longer about whom or why."""
-    return AuditEntry.objects.filter(reference__in=references).update(target=REMOVED, details="")
+    return AuditEntry.objects.filter(reference__in=references).update(
+        target=REMOVED, details="", before="", after=""
+    )
 
 
 def account_of(*, school: School, id_code: str) -> User | None:
@@ -120,8 +126,13 @@ def send_login_details(*, user: User) -> Email:
 
 
 def resend_login_details(*, user: User, actor: User) -> Email:
-    """An administrator's resend: a new temporary password; the old one stops working now."""
+    """An administrator's resend: a new temporary password; the old one stops working now.
+
+    Only for a person the actor may take care of (see `User.may_change_account_of`): whoever
+    reads the e-mail can log in as the person.
+    """
     assert user.school is not None  # noqa: S101
+    _check_may_change(actor=actor, user=user)
     with transaction.atomic():
         email = send_login_details(user=user)
         record(school=user.school, actor=actor, action=AuditEntry.Action.RESENT, target=str(user))
@@ -272,14 +283,122 @@ def has_second_factor(*, user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
-def reset_second_factor(*, user: User, actor: User) -> None:
-    """A lost phone: the person sets up a new app at their next login."""
+def reset_second_factor(*, user: User, actor: User) -> bool:
+    """A lost phone: the person sets up a new app at their next login, and is told so.
+
+    False (and nothing recorded) when the person has no authenticator app to reset.
+    """
+    _check_may_change(actor=actor, user=user)
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user).delete()
-        if user.school_id is not None:
-            record(
-                school=user.school,  # type: ignore[arg-type]
-                actor=actor,
-                action=AuditEntry.Action.SECOND_FACTOR_RESET,
-                target=user.get_full_name(),
-            )
+        devices = TOTPDevice.objects.filter(user=user)
+        confirmed = devices.filter(confirmed=True).count()
+        if not devices.delete()[0]:
+            return False
+        record(
+            school=user.school,
+            actor=actor,
+            action=AuditEntry.Action.SECOND_FACTOR_RESET,
+            target=user.get_full_name(),
+            reference=_reference(user),
+            # How many confirmed authenticator apps the person had, and has now.
+            before=str(confirmed),
+            after="0",
+        )
+        _tell(user=user, actor=actor, kind=SECOND_FACTOR_RESET, to=user.email)
+    return True
+
+
+# --- Changes to a person's account: audited, and the person told -----------------------------
+
+EMAIL_CHANGED = "accounts.email_changed"
+ROLE_CHANGED = "accounts.role_changed"
+SECOND_FACTOR_RESET = "accounts.second_factor_reset"
+
+
+def _check_may_change(*, actor: User, user: User) -> None:
+    # The admin never offers these changes to someone who may not make them; this is the
+    # second line, for every other caller.
+    if not actor.may_change_account_of(user):
+        raise PermissionDenied
+
+
+def _reference(user: User) -> str:
+    return f"user:{user.pk}"
+
+
+def _tell(*, user: User, actor: User, kind: str, to: str, **context: str) -> None:
+    """Queue the notice of a change to the person, in their language.
+
+    It says what changed and when, and by whom only as "you", "the school" or "the
+    operators": never the administrator's name. The school is the sender, so operators, who
+    belong to no school, are not told by e-mail (the audit trail still has the change).
+    """
+    if user.school is None:
+        return
+    if actor.pk == user.pk:
+        changed_by = "self"
+    elif actor.is_operator:
+        changed_by = "operator"
+    else:
+        changed_by = "school"
+    queue_email(
+        school=user.school,
+        to=to,
+        kind=kind,
+        template=f"accounts/email/{kind.partition('.')[2]}",
+        context={
+            "changed_at": timezone.localtime().strftime("%d.%m.%Y %H:%M"),
+            "changed_by": changed_by,
+            **context,
+        },
+        language=user.language,
+    )
+
+
+def change_email(*, user: User, new_email: str, actor: User) -> None:
+    """A new e-mail address for the account; the old address is told, so that a person whose
+    address was changed behind their back learns of it where they still read their mail."""
+    _check_may_change(actor=actor, user=user)
+    old_email = user.email
+    if new_email == old_email:
+        return
+    with transaction.atomic():
+        user.email = new_email
+        user.save(update_fields=["email"])
+        record(
+            school=user.school,
+            actor=actor,
+            action=AuditEntry.Action.EMAIL_CHANGED,
+            target=user.get_full_name(),
+            reference=_reference(user),
+            before=old_email,
+            after=new_email,
+        )
+        _tell(user=user, actor=actor, kind=EMAIL_CHANGED, to=old_email)
+
+
+def change_role(*, user: User, new_role: str, actor: User) -> None:
+    """A new role (parent, school administrator); access to the admin site follows it."""
+    if not actor.is_operator:
+        # Who is an administrator is the operators' decision, not the school's.
+        raise PermissionDenied
+    old_role = user.role
+    if new_role == old_role:
+        return
+    with transaction.atomic():
+        user.role = new_role
+        user.is_staff = user.is_superuser or new_role in (
+            User.Role.SCHOOL_ADMIN,
+            User.Role.OPERATOR,
+        )
+        user.save(update_fields=["role", "is_staff"])
+        record(
+            school=user.school,
+            actor=actor,
+            action=AuditEntry.Action.ROLE_CHANGED,
+            target=user.get_full_name(),
+            reference=_reference(user),
+            before=old_role,
+            after=new_role,
+        )
+        _tell(user=user, actor=actor, kind=ROLE_CHANGED, to=user.email, role=new_role)
