@@ -1,6 +1,8 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -18,10 +20,31 @@ if admin.site.is_registered(TOTPDevice):
     admin.site.unregister(TOTPDevice)
 
 
+class UserAdminForm(forms.ModelForm):
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        email = cleaned.get("email")
+        # Django checks the (address, school) constraint only when the school is a field of
+        # the form, which it is not for a school's administrators: without this check a taken
+        # address would reach the database and fail there (a 500).
+        if email and "school" not in self.fields:
+            taken = User.objects.filter(school=self.instance.school, email__lower=email.lower())
+            if taken.exclude(pk=self.instance.pk).exists():
+                self.add_error(
+                    "email",
+                    ValidationError(
+                        _("This school already has an account with this e-mail."),
+                        code="email_taken",
+                    ),
+                )
+        return cleaned
+
+
 @admin.register(User)
 class UserAdmin(SchoolScopedAdmin):
     """Parents and administrators of the school; passwords are never shown or typed here."""
 
+    form = UserAdminForm
     list_display = ["last_name", "first_name", "email", "role", "is_active", "date_joined"]
     list_filter = ["role", "is_active"]
     search_fields = ["last_name", "first_name", "email"]

@@ -325,3 +325,17 @@ def test_the_notice_says_when_and_whom_to_ask(school, school_admin, parent):
     assert re.search(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", body)
     assert "contact the school" in body
 
+
+def test_an_address_another_account_of_the_school_has_is_refused_in_the_form(
+    admin_client_of_school, school, parent
+):
+    UserFactory(school=school, email="teine@example.ee")
+    old = parent.email
+    response = admin_client_of_school.post(
+        change_url(parent), form_data(parent, email="TEINE@example.ee")
+    )
+    assert response.status_code == 200  # was a 500 (IntegrityError)
+    assert response.context["adminform"].form.has_error("email", "email_taken")
+    parent.refresh_from_db()
+    assert parent.email == old
+    assert not AuditEntry.objects.exists()
