@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from koolivarav.schools.models import School
 from koolivarav.schools.text import name_key
 
 from .models import User
@@ -56,16 +57,20 @@ class SchoolUserBackend(ModelBackend):
         return not (user.must_change_password and expires is not None and expires <= timezone.now())
 
     def candidates(self, *, request: HttpRequest | None, username: str) -> list[User]:
-        school = getattr(request, "school", None)
-        scope = Q(school__isnull=True)
-        if school is not None:
-            scope |= Q(school=school)
-        identifier = login_identifier(username)
-        if not identifier:
-            return []
-        # Both lookups use an index: Lower(email) with the school, and name_key.
-        lookup = Q(email__lower=identifier) if "@" in identifier else Q(name_key=identifier)
-        return list(User.objects.filter(scope & lookup)[:20])
+        return accounts_named(school=getattr(request, "school", None), username=username)
+
+
+def accounts_named(*, school: School | None, username: str) -> list[User]:
+    """The accounts a login name can mean at this school: its users and the operators."""
+    scope = Q(school__isnull=True)
+    if school is not None:
+        scope |= Q(school=school)
+    identifier = login_identifier(username)
+    if not identifier or "\x00" in identifier:  # PostgreSQL takes no NUL in a string
+        return []
+    # Both lookups use an index: Lower(email) with the school, and name_key.
+    lookup = Q(email__lower=identifier) if "@" in identifier else Q(name_key=identifier)
+    return list(User.objects.filter(scope & lookup)[:20])
 
 
 def login_identifier(username: str) -> str:
@@ -74,14 +79,30 @@ def login_identifier(username: str) -> str:
     return text.lower() if "@" in text else name_key(text, "")
 
 
-def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
-    """django-axes' key for a user name: the same person however the name was typed,
-    counted separately at each school."""
-    typed = (credentials or {}).get("username") or request.POST.get("username", "")
-    school = getattr(request, "school", None)
-    identifier = login_identifier(str(typed))
+def person_key(*, school: School | None, username: str) -> str:
+    """Who a typed name means, for counting: "user:<id>" when it is exactly one account of
+    the school, else "text:" and its normal form, so that every spelling of one person (the
+    e-mail address in any case, the name in any spacing) shares one counter."""
+    accounts = accounts_named(school=school, username=username)
+    if len(accounts) == 1:
+        return f"user:{accounts[0].pk}"
+    identifier = login_identifier(username)
     if len(identifier) > 200:
         # axes keeps the name in a column of 255 characters; no real name is this long,
         # but an attacker's still counts, as the same key every time.
         identifier = "sha256:" + hashlib.sha256(identifier.encode()).hexdigest()
-    return f"{school.pk if school else '-'}:{identifier}"
+    return f"text:{identifier}"
+
+
+def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """django-axes' key for a user name: the person it means, counted separately at each
+    school, so ten wrong passwords lock the person out however their name was typed.
+
+    The lookup is the login's own indexed query, made for known and unknown names alike, and
+    made once per request (axes asks several times)."""
+    typed = str((credentials or {}).get("username") or request.POST.get("username", ""))
+    school = getattr(request, "school", None)
+    known: dict[str, str] = request.__dict__.setdefault("_lockout_keys", {})
+    if typed not in known:
+        known[typed] = f"{school.pk if school else '-'}:{person_key(school=school, username=typed)}"
+    return known[typed]

@@ -5,7 +5,9 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -159,6 +161,50 @@ def test_the_admin_login_is_locked_out_too(school, settings):
         client.post(url, {"username": "admin@kool.ee", "password": "vale"})
     response = client.post(url, {"username": admin.email, "password": "Kaheksa-märki-vähemalt"})
     assert response.status_code == 429
+
+
+def test_wrong_passwords_under_every_spelling_count_against_one_lock(
+    school_client, mari, password, settings
+):
+    spellings = [
+        "mari.maasikas@example.ee",
+        "Mari Õunapuu",
+        "MARI.MAASIKAS@EXAMPLE.EE",
+        "mariõunapuu",
+        "  MARI   ÕUNAPUU ",
+    ]
+    for n in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert _login(school_client, spellings[n % len(spellings)], "vale").status_code == 200
+    assert _login(school_client, "mari õunapuu", "vale").status_code == 429  # the tenth
+    response = _login(school_client, "Mari.Maasikas@Example.ee", password)
+    assert response.status_code == 429
+    assert not _logged_in(school_client)
+
+
+def test_a_name_two_people_share_is_counted_as_typed_not_against_either(
+    school_client, school, password, settings
+):
+    first = UserFactory(school=school, email="mari@example.ee")
+    UserFactory(school=school, email="teine.mari@example.ee")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(school_client, "Mari Maasikas", "vale")
+    assert _login(school_client, "Mari Maasikas", password).status_code == 429
+    assert _login(school_client, first.email, password).status_code == 302
+
+
+@pytest.mark.parametrize("username", ["Mari Õunapuu", "mari.maasikas@example.ee"])
+def test_a_failed_login_does_the_same_database_work_for_known_and_unknown_people(
+    school, mari, username
+):
+    nobody = "kaisa.kadunud@example.ee" if "@" in username else "Kaisa Kadunud"
+    counts = []
+    for typed in (username, nobody):
+        client = Client(HTTP_HOST="jpk.example.ee")
+        client.get("/")
+        with CaptureQueriesContext(connection) as queries:
+            assert _login(client, typed, "vale-salasõna").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
 
 
 def test_failed_and_successful_logins_are_recorded(school_client, mari, password):
