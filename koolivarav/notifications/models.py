@@ -47,7 +47,8 @@ class Email(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.kind} → {self.to_address}"
+        # No address: this is what the admin's history (LogEntry) keeps, past the purge.
+        return f"{self.kind} #{self.pk}"
 
     @staticmethod
     def new_message_id(domain: str) -> str:

@@ -31,6 +31,12 @@ def register(kind: str, preparer: Preparer) -> None:
     _preparers[kind] = preparer
 
 
+def is_prepared(kind: str) -> bool:
+    """Whether e-mails of this kind are made for an account at sending time (a password, a
+    link): such an e-mail goes to the account's address, never to one typed in elsewhere."""
+    return kind in _preparers
+
+
 def prepare(email: Email) -> Prepared:
     preparer = _preparers.get(email.kind)
     return preparer(email) if preparer else Prepared()

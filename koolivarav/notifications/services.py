@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 from koolivarav.schools.models import School
 
 from . import preparers
+from .addresses import is_deliverable_email
 from .models import Email
 
 logger = logging.getLogger(__name__)
@@ -275,6 +276,25 @@ def wake_worker_for_abandoned_emails() -> None:
     )
     if last_lease is not None and last_lease > timezone.now():
         wake_worker(run_after=last_lease + timedelta(seconds=1))
+
+
+def recipient_can_be_corrected(email: Email) -> bool:
+    """Only a failed e-mail gets a corrected address, and only one made without an account's
+    secret: a temporary password or a reset link goes where the account says (correct the
+    account's address instead, and send new login details from there)."""
+    return email.status == Email.Status.FAILED and not preparers.is_prepared(email.kind)
+
+
+def correct_recipient(*, email: Email, to_address: str) -> bool:
+    """An administrator's correction of a failed e-mail's address; send it again with
+    `retry_email`. False when the e-mail may not be corrected (or is no longer failed)."""
+    if not recipient_can_be_corrected(email):
+        return False
+    if not is_deliverable_email(to_address):
+        raise ValueError("the mailer cannot send to this address")
+    return bool(
+        Email.objects.filter(pk=email.pk, status=Email.Status.FAILED).update(to_address=to_address)
+    )
 
 
 def retry_email(*, email: Email) -> None:
