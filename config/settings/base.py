@@ -284,8 +284,9 @@ LOGGING = {
 
 # --- Koolivärav --------------------------------------------------------------------------------
 KOOLIVARAV = {
-    # Upper bound on how many children one application may name.
-    "MAX_CHILDREN_PER_APPLICATION": env.int("MAX_CHILDREN_PER_APPLICATION", default=10),
+    # Upper bound on how many children one application may name (a family rarely has more;
+    # every code is a question to the school's list of students).
+    "MAX_CHILDREN_PER_APPLICATION": env.int("MAX_CHILDREN_PER_APPLICATION", default=6),
     "TEMPORARY_PASSWORD_DAYS": env.int("TEMPORARY_PASSWORD_DAYS", default=7),
     "REJECTED_APPLICATION_RETENTION_DAYS": env.int(
         "REJECTED_APPLICATION_RETENTION_DAYS", default=90
@@ -297,6 +298,17 @@ KOOLIVARAV = {
             3600,
         ),
         "application_per_email": (env.int("APPLICATIONS_PER_EMAIL_HOURLY", default=5), 3600),
+        # Distinct valid child codes that are not on the school's list: up to this many a day
+        # step 1 names the code; after that it only says that some code is not on the list,
+        # so that the form does not tell a stranger who attends the school.
+        "unknown_child_codes_per_address": (
+            env.int("UNKNOWN_CHILD_CODES_PER_ADDRESS_DAILY", default=5),
+            24 * 3600,
+        ),
+        "unknown_child_codes_per_email": (
+            env.int("UNKNOWN_CHILD_CODES_PER_EMAIL_DAILY", default=5),
+            24 * 3600,
+        ),
         "password_reset_per_address": (
             env.int("PASSWORD_RESETS_PER_ADDRESS_HOURLY", default=20),
             3600,

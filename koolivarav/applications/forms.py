@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from koolivarav.accounts import throttling
 from koolivarav.accounts.phones import normalize_phone
 from koolivarav.notifications.addresses import validate_deliverable_email
 from koolivarav.schools.idcodes import clean_id_code, split_id_codes
@@ -26,6 +27,11 @@ ERROR_MESSAGES = {
     "not_a_student": _(
         "ID code %(code)s is not on this school's list of students. Please check the code; "
         "if it is right, ask the school to enter your child into the system."
+    ),
+    # Said instead of not_a_student once the client has had the day's share of codes named.
+    "codes_not_on_the_list": _(
+        "At least one of the ID codes entered is not on this school's list of students. "
+        "Please check the codes; if they are right, please contact the school (%(school)s)."
     ),
     "parent_is_child": _("Your own ID code cannot be one of the children's codes."),
     "name_characters": _("Please use only letters, spaces, hyphens and apostrophes."),
@@ -76,9 +82,10 @@ class ApplicationForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
     )
 
-    def __init__(self, *args: Any, school: School, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, school: School, client_address: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.school = school
+        self.client_address = client_address
         # The browser's own checks would stop a form before the server's clearer messages.
         for field in self.fields.values():
             field.widget.attrs.pop("maxlength", None)
@@ -105,10 +112,38 @@ class ApplicationForm(forms.Form):
         found = students_matching(school=self.school, id_codes=valid)
         # The same message whether the code is unknown, belongs to another school or to a
         # student who has left: the form tells no more than it needs to.
-        missing = [self._error("not_a_student", code=code) for code in valid if code not in found]
-        if missing:
-            raise ValidationError(missing)
-        return valid
+        unknown = [code for code in valid if code not in found]
+        if not unknown:
+            return valid
+        if self._may_name(unknown):
+            raise ValidationError([self._error("not_a_student", code=code) for code in unknown])
+        # Not even the codes still within the allowance: naming them would tell that the
+        # unnamed one is not a student either.
+        raise self._error("codes_not_on_the_list", school=self.school.name)
+
+    def _may_name(self, unknown_codes: list[str]) -> bool:
+        """Whether the day's allowance of distinct unknown codes covers these codes.
+
+        A parent is told which code is wrong; a stranger trying code after code would learn
+        who attends the school. So each client address and each e-mail address has a few
+        distinct unknown codes named a day (a code typed again costs nothing); codes with a
+        wrong check digit never reach here, as they tell nothing about the school.
+        """
+        email = str(self.data.get(self.add_prefix("email"), "")).strip().casefold()
+        within = [
+            throttling.hit_distinct(
+                throttling.limit("unknown_child_codes_per_address"),
+                self.client_address,
+                unknown_codes,
+            )
+        ]
+        if email:
+            within.append(
+                throttling.hit_distinct(
+                    throttling.limit("unknown_child_codes_per_email"), email, unknown_codes
+                )
+            )
+        return all(within)
 
     def clean_parent_id_code(self) -> str:
         return clean_id_code(self.cleaned_data["parent_id_code"])

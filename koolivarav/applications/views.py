@@ -62,6 +62,7 @@ class ApplicationStartView(ApplicationStepMixin, FormView):
     def get_form_kwargs(self) -> dict[str, Any]:
         kwargs = super().get_form_kwargs()
         kwargs["school"] = self.request.school  # type: ignore[attr-defined]
+        kwargs["client_address"] = throttling.client_address(self.request)
         return kwargs
 
     def get_initial(self) -> dict[str, Any]:
