@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from koolivarav.notifications.addresses import validate_deliverable_email
 from koolivarav.schools.admin import ReadOnlySchoolScopedAdmin, SchoolScopedAdmin
 from koolivarav.schools.idcodes import mask_id_code
 
@@ -22,8 +23,8 @@ if admin.site.is_registered(TOTPDevice):
 
 class UserAdminForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        email = cleaned.get("email")
+        super().clean()
+        email = self.cleaned_data.get("email")
         # Django checks the (address, school) constraint only when the school is a field of
         # the form, which it is not for a school's administrators: without this check a taken
         # address would reach the database and fail there (a 500).
@@ -37,7 +38,7 @@ class UserAdminForm(forms.ModelForm):
                         code="email_taken",
                     ),
                 )
-        return cleaned
+        return self.cleaned_data
 
 
 @admin.register(User)
@@ -128,6 +129,14 @@ class UserAdmin(SchoolScopedAdmin):
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         # Parent accounts come from approved applications, never typed in by hand.
         return bool(getattr(request.user, "is_operator", False))
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "email" and formfield is not None:
+            # Login details and notices go to this address: one the mailer refuses or sends
+            # elsewhere (another domain after IDNA) would lose them, or worse.
+            formfield.validators.append(validate_deliverable_email)
+        return formfield
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "children" and not getattr(request.user, "is_operator", False):

@@ -326,6 +326,21 @@ def test_the_notice_says_when_and_whom_to_ask(school, school_admin, parent):
     assert "contact the school" in body
 
 
+@pytest.mark.parametrize(
+    "address", ["=?utf-8?q?a=0D=0ABcc=3A_x=40y=2Eexample?=@example.ee", "mari@straße.ee"]
+)
+def test_an_address_the_mailer_cannot_send_to_is_refused_in_the_form(
+    admin_client_of_school, parent, address
+):
+    old = parent.email
+    response = admin_client_of_school.post(change_url(parent), form_data(parent, email=address))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.has_error("email", "undeliverable")
+    parent.refresh_from_db()
+    assert parent.email == old
+    assert not AuditEntry.objects.exists()
+
+
 def test_an_address_another_account_of_the_school_has_is_refused_in_the_form(
     admin_client_of_school, school, parent
 ):
