@@ -5,15 +5,16 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
+from koolivarav.schools.models import School
 from koolivarav.schools.text import normalize_name
 
-from .backends import SchoolUserBackend
+from .backends import login_identifier
 from .models import User
 from .phones import normalize_phone
-from .services import send_password_reset
+from .services import request_password_reset
 
 
 class LoginForm(AuthenticationForm):
@@ -37,7 +38,8 @@ class LoginForm(AuthenticationForm):
 
 
 class SchoolPasswordResetForm(PasswordResetForm):
-    """Reset by e-mail address or name, among the request's school's users only."""
+    """Reset by e-mail address or name: checks only the shape of the text here; the worker
+    finds the school's account it means (see `request_password_reset`)."""
 
     email = forms.CharField(  # type: ignore[assignment]
         label=_("Your e-mail or name"),
@@ -45,24 +47,31 @@ class SchoolPasswordResetForm(PasswordResetForm):
         widget=forms.TextInput(attrs={"autocomplete": "username"}),
     )
 
-    request: HttpRequest | None = None
+    def clean_email(self) -> str:
+        text = self.cleaned_data["email"]
+        if any(unicodedata.category(ch) == "Cc" for ch in text) or not login_identifier(text):
+            raise ValidationError(RESET_ERRORS["shape"], code="shape")
+        if "@" in text:
+            try:
+                validate_email(text)
+            except ValidationError:
+                raise ValidationError(RESET_ERRORS["shape"], code="shape") from None
+        return text
 
     def get_users(self, email: str) -> Any:
-        if self.request is None:
-            return []
-        users = SchoolUserBackend().candidates(request=self.request, username=email)
-        # Operators reset their password by other means; only the school's users get links.
-        return [
-            user
-            for user in users
-            if user.school_id is not None and user.is_active and user.has_usable_password()
-        ]
+        # Django's own lookup (every school's users by e-mail) must never run here.
+        return []
 
-    def save(self, **kwargs: Any) -> None:  # type: ignore[override]
-        """Queue a link for each matching account (through the outbox, like every e-mail)."""
-        self.request = kwargs.get("request")
-        for user in self.get_users(self.cleaned_data["email"]):
-            send_password_reset(user=user)
+    def save(self, *, school: School, language: str) -> None:  # type: ignore[override]
+        """Hand the request to the worker; the same work whoever the text means."""
+        request_password_reset(
+            school=school, identifier=self.cleaned_data["email"], language=language
+        )
+
+
+RESET_ERRORS = {
+    "shape": _("Type an e-mail address, such as mari@example.ee, or your first and last name."),
+}
 
 
 class SchoolSetPasswordForm(SetPasswordForm):

@@ -11,7 +11,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import get_language
@@ -22,6 +22,8 @@ from koolivarav.notifications.preparers import Prepared, SkipEmail, register
 from koolivarav.notifications.services import queue_email
 from koolivarav.schools.models import School, Student
 
+from . import throttling
+from .backends import accounts_named, person_key
 from .models import AuditEntry, User
 
 LOGIN_DETAILS = "accounts.login_details"
@@ -227,6 +229,52 @@ def _prepare_password_reset(email: Email) -> Prepared:
 
 
 register(PASSWORD_RESET, _prepare_password_reset)
+
+
+# --- Password reset by e-mail address or name: the worker looks the person up -------------------
+
+
+def request_password_reset(*, school: School, identifier: str, language: str) -> None:
+    """Hand a reset request to the worker, whoever it is for.
+
+    Nothing here depends on whether anyone has this address or name: the request does the
+    same work for every text, so its answer and its timing tell nobody who has an account.
+    The text (maybe an e-mail address) travels only in the task, which drops it once started.
+    """
+    from .tasks import send_password_reset_task
+
+    send_password_reset_task.enqueue(school_id=school.pk, identifier=identifier, language=language)
+
+
+def answer_password_reset_request(*, school_id: int, identifier: str, language: str) -> int:
+    """The worker's half of a reset request: queue a link for each account of the school the
+    text means (found as the login finds them), at most so many per person an hour.
+
+    The limit counts the account, not the spelling: "Mari Maasikas", "MariMaasikas" and her
+    address in capitals share one counter; a text that fits nobody counts as its normal form.
+    Returns how many links were queued.
+    """
+    school = School.objects.filter(pk=school_id).first()
+    if school is None:
+        return 0
+    limit = throttling.limit("password_reset_per_identifier")
+    accounts = [
+        user
+        for user in accounts_named(school=school, username=identifier)
+        # Operators reset their password by other means; only the school's users get links.
+        if user.school_id == school.pk and user.is_active and user.has_usable_password()
+    ]
+    if not accounts:
+        throttling.hit(limit, f"{school.pk}:{person_key(school=school, username=identifier)}")
+        return 0
+    queued = 0
+    languages = {code for code, _name in settings.LANGUAGES}
+    with translation.override(language if language in languages else None):
+        for user in accounts:
+            if throttling.hit(limit, f"{school.pk}:user:{user.pk}"):
+                send_password_reset(user=user)
+                queued += 1
+    return queued
 
 
 # --- The administrators' second factor (TOTP) ------------------------------------------------

@@ -1,20 +1,33 @@
+import json
 import re
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django_tasks import default_task_backend
+from django_tasks_db.models import DBTaskResult
 
 from koolivarav.accounts.tests.factories import UserFactory
-from koolivarav.notifications.services import deliver_due_emails
+from koolivarav.accounts.tests.worker import forget_queued_tasks, run_queued_tasks
 
 RESET = reverse("accounts:password_reset")
 SENT = reverse("accounts:password_reset_done")
 
 
+@pytest.fixture(autouse=True)
+def _no_tasks_from_earlier_tests():
+    forget_queued_tasks()
+    yield
+    forget_queued_tasks()
+
+
 def _post(client, identifier):
     response = client.post(RESET, {"email": identifier})
-    deliver_due_emails()  # what the worker does
+    run_queued_tasks()  # what the worker does
     return response
 
 
@@ -41,7 +54,7 @@ def test_an_unknown_person_gets_the_same_answer_and_no_mail(school_client, schoo
     UserFactory(school=school, email="mari@example.ee")
     known = school_client.post(RESET, {"email": "mari@example.ee"}, follow=True)
     unknown = school_client.post(RESET, {"email": "nobody@example.ee"}, follow=True)
-    deliver_due_emails()
+    run_queued_tasks()
     assert known.status_code == unknown.status_code == 200
     assert known.redirect_chain == unknown.redirect_chain
     assert len(mail.outbox) == 1
@@ -99,6 +112,7 @@ def test_no_usable_reset_token_is_stored_before_sending(school_client, school):
 
     UserFactory(school=school, email="mari@example.ee")
     school_client.post(RESET, {"email": "mari@example.ee"})
+    run_queued_tasks(deliver=False)
     assert Email.objects.get().context.keys() == {"user_id"}
 
 
@@ -112,3 +126,94 @@ def test_setting_a_password_from_the_link_ends_the_temporary_state(school_client
     )
     user.refresh_from_db()
     assert not user.must_change_password
+
+
+# --- issue 16: the answer tells nothing, the limit counts the person ------------------------------
+
+
+SPELLINGS_OF_MARI = [
+    "Mari Maasikas",
+    "MariMaasikas",
+    "M ari Maasikas",
+    "mari maasikas",
+    "MARI MAASIKAS",
+    "Mari  Maasikas",
+    "mAri maasiKAS",
+    "mari.maasikas@example.ee",
+    "MARI.MAASIKAS@example.ee",
+    "Mari.Maasikas@Example.EE",
+    "mari.maasikas@EXAMPLE.EE",
+]
+
+
+def test_the_reset_limit_counts_the_person_not_the_spelling(school_client, school, settings):
+    assert settings.KOOLIVARAV["RATE_LIMITS"]["password_reset_per_identifier"][0] == 3
+    UserFactory(school=school, email="mari.maasikas@example.ee")
+    for spelling in SPELLINGS_OF_MARI:
+        assert _post(school_client, spelling)["Location"] == SENT
+    assert len(mail.outbox) == 3
+
+
+def test_the_reset_limit_of_one_person_leaves_another_with_the_same_name(school_client, school):
+    first = UserFactory(school=school, email="mari@example.ee")
+    second = UserFactory(school=school, email="teine.mari@example.ee")
+    for _ in range(3):
+        _post(school_client, "mari@example.ee")
+    _post(school_client, "Mari Maasikas")  # the name of both: only the second has links left
+    assert [m.to for m in mail.outbox] == [[first.email]] * 3 + [[second.email]]
+
+
+@pytest.mark.parametrize("identifier", ["mari.maasikas@example.ee", "Mari Maasikas"])
+def test_the_request_does_the_same_database_work_for_known_and_unknown_people(
+    school_client, school, settings, identifier
+):
+    # The production task backend: queuing the request is a row written, for everyone alike.
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
+    }
+    UserFactory(school=school, email="mari.maasikas@example.ee")
+    nobody = "kaisa.kadunud@example.ee" if "@" in identifier else "Kaisa Kadunud"
+    school_client.post(RESET, {"email": "soojendus@example.ee"})  # first-request set-up
+    with CaptureQueriesContext(connection) as known:
+        school_client.post(RESET, {"email": identifier})
+    with CaptureQueriesContext(connection) as unknown:
+        school_client.post(RESET, {"email": nobody})
+    assert len(known) == len(unknown)
+    assert [_shape(q["sql"]) for q in known] == [_shape(q["sql"]) for q in unknown]
+    assert not any("accounts_user" in q["sql"] for q in known.captured_queries)
+
+
+def _shape(sql: str) -> str:
+    """A statement without its values (ids, times and the text itself differ)."""
+    return re.sub(r"'[^']*'|\b\d+\b", "?", sql)
+
+
+@pytest.mark.parametrize("identifier", ["mari@", "Mari\x07Maasikas", "@@"])
+def test_a_text_that_is_neither_an_address_nor_a_name_is_refused_before_anything_is_queued(
+    school_client, school, identifier
+):
+    response = school_client.post(RESET, {"email": identifier})
+    assert response.status_code == 200
+    assert response.context["form"].has_error("email", code="shape")
+    assert default_task_backend.results == []
+
+
+def test_the_link_comes_in_the_language_the_request_was_made_in(school, settings):
+    UserFactory(school=school, email="mari@example.ee", language="et")
+    _post(Client(HTTP_HOST="jpk.example.ee", HTTP_ACCEPT_LANGUAGE="en"), "mari@example.ee")
+    assert mail.outbox[0].subject == "[Jõgeva Põhikool] New password"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_sends_the_link_and_keeps_no_typed_address(school, settings):
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}
+    }
+    UserFactory(school=school, email="mari@example.ee")
+    Client(HTTP_HOST="jpk.example.ee").post(RESET, {"email": "MARI@example.ee"})
+    assert "MARI@example.ee" in json.dumps(DBTaskResult.objects.get().args_kwargs)
+    call_command("run_worker", batch=True, verbosity=0)
+    assert [m.to for m in mail.outbox] == [["mari@example.ee"]]
+    rows = DBTaskResult.objects.all()
+    assert {row.status for row in rows} == {"SUCCESSFUL"}
+    assert not any("mari@" in json.dumps(row.args_kwargs).lower() for row in rows)
