@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, TemplateView
 
 from koolivarav.accounts import throttling
@@ -53,6 +54,11 @@ class ApplicationStepMixin:
             return None
 
 
+# Step 1 holds the parent's and the children's ID codes when it is shown again (back from
+# step 2, or with an error): the browser must keep no copy of it, in its cache or its history.
+# never_cache is outside the page cache, so its copies of the blank page say so too; a page
+# with the session's data never goes through the page cache (a session cookie bypasses it).
+@method_decorator(never_cache, name="dispatch")
 @method_decorator(cache_anonymous_page, name="get")
 class ApplicationStartView(ApplicationStepMixin, FormView):
     template_name = "applications/start.html"

@@ -13,10 +13,11 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
+from koolivarav.applications.views import STEP1_KEY
 from koolivarav.schools.demo import make_id_code
 from koolivarav.schools.tests.factories import StudentFactory
 
-from .test_views import _errors, _step1
+from .test_views import PARENT, _errors, _step1
 
 START = reverse("applications:start")
 DAY = 24 * 60 * 60
@@ -219,3 +220,31 @@ def test_a_stranger_learns_34_codes_an_hour_from_one_address_instead_of_300(scho
         traveller.shift(3600)
         # The next hour of the same day: no more names, one code a request.
         assert _learn_for_an_hour(stranger, (6, 0)) == 30
+
+
+# --- the browser keeps no copy of step 1 (issue 16, item 13) ------------------------------------
+
+
+def _no_store(response) -> bool:
+    return "no-store" in response.get("Cache-Control", "")
+
+
+def test_step_1_is_never_stored_by_the_browser(school, child):
+    client = _client(school)
+    assert _no_store(client.get(START))
+    assert _no_store(_client(school).get(START))  # the page cache's copy
+    assert _no_store(_try(client, _unknown(1)))  # the form again, with its codes
+    assert _try(client, child.id_code).status_code == 302
+    back = client.get(START)  # back from step 2: the codes typed are on the page
+    assert child.id_code in back.content.decode()
+    assert _no_store(back)
+
+
+def test_step_1_with_the_sessions_data_never_goes_through_the_page_cache(school, child):
+    assert child.id_code not in _client(school).get(START).content.decode()  # cached blank
+    parent = _client(school, "203.0.113.8")
+    assert _try(parent, child.id_code).status_code == 302
+    assert STEP1_KEY in parent.session
+    assert child.id_code in parent.get(START).content.decode()
+    assert PARENT not in _client(school, "203.0.113.9").get(START).content.decode()
+    assert child.id_code not in _client(school, "203.0.113.9").get(START).content.decode()
