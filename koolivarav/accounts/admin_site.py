@@ -16,6 +16,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django_otp import login as otp_login
 
+from koolivarav.schools.admin_lists import guard_admin_class
+
 from .forms import SecondFactorForm
 from .services import (
     confirm_second_factor,
@@ -33,6 +35,12 @@ class SchoolAdminSite(admin.AdminSite):
     site_header = gettext_lazy("Koolivärav administration")
     site_title = gettext_lazy("Koolivärav")
     index_title = gettext_lazy("School administration")
+
+    def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
+        # Every list of the site, the libraries' included, filters only by its declared
+        # filters and keeps ID codes out of its search box (schools.admin_lists).
+        admin_class = guard_admin_class(admin_class or admin.ModelAdmin)
+        super().register(model_or_iterable, admin_class, **options)
 
     def is_school_staff(self, request: HttpRequest) -> bool:
         """Password checked, and staff of the request's school (or an operator)."""

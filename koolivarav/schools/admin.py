@@ -1,15 +1,19 @@
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from .forms import StudentAdminForm
+from .admin_lists import DeclaredLookupsOnly, NoIdCodesInSearch
+from .forms import FindByIdCodeForm, StudentAdminForm
 from .idcodes import mask_id_code
 from .models import School, SchoolHost, Student
 from .resources import StudentResource
@@ -37,13 +41,22 @@ def _is_operator(request: HttpRequest) -> bool:
     return bool(getattr(request.user, "is_operator", False))
 
 
-class SchoolScopedAdmin(admin.ModelAdmin):
+class SchoolScopedAdmin(DeclaredLookupsOnly, NoIdCodesInSearch, admin.ModelAdmin):
     """A model admin that shows a school's administrator only their own school's rows.
 
     `school_field` names the path from the model to its school. Operators see every school.
+    `id_code_field`, when set, adds a "find by ID code" box to the list: the code is POSTed
+    and the answer is the matching row's page, so the code appears in no web address.
     """
 
     school_field = "school"
+    id_code_field: str | None = None
+    find_by_id_code_template = "admin/find_by_id_code_change_list.html"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.id_code_field and self.change_list_template is None:
+            self.change_list_template = self.find_by_id_code_template  # type: ignore[misc]
 
     def _administers(self, request: HttpRequest) -> bool:
         administers = getattr(request.user, "administers", None)
@@ -86,6 +99,67 @@ class SchoolScopedAdmin(admin.ModelAdmin):
             obj.school = request.school  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
 
+    # --- find by ID code ------------------------------------------------------------------
+
+    def id_code_search_advice(self) -> str:
+        if not self.id_code_field:
+            return super().id_code_search_advice()
+        return gettext(
+            "ID codes are not searched in the search box, so that they stay out of web "
+            "addresses and logs. Use “Find by ID code” instead."
+        )
+
+    def get_urls(self) -> list[Any]:
+        urls: list[Any] = super().get_urls()
+        if not self.id_code_field:
+            return urls
+        opts = self.model._meta
+        find: URLPattern = path(
+            "find-by-id-code/",
+            self.admin_site.admin_view(self.find_by_id_code_view),
+            name=f"{opts.app_label}_{opts.model_name}_find_by_id_code",
+        )
+        return [find, *urls]
+
+    def find_by_id_code_view(self, request: HttpRequest) -> HttpResponse:
+        """The rows of this list with the POSTed ID code: one opens, several are listed."""
+        opts = self.model._meta
+        changelist = reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_changelist", current_app=self.admin_site.name
+        )
+        if request.method != "POST" or not self.has_view_permission(request):
+            return HttpResponseRedirect(changelist)
+        form = FindByIdCodeForm(request.POST)
+        if not form.is_valid():
+            for error in form.errors.get("id_code", []):
+                self.message_user(request, str(error), messages.ERROR)
+            return HttpResponseRedirect(changelist)
+        lookup = {str(self.id_code_field): form.cleaned_data["id_code"]}
+        matches = list(self.get_queryset(request).filter(**lookup)[:100])
+        if not matches:
+            self.message_user(
+                request, gettext("Nobody on this list has that ID code."), messages.WARNING
+            )
+            return HttpResponseRedirect(changelist)
+        if len(matches) == 1:
+            return HttpResponseRedirect(
+                reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_change",
+                    args=[matches[0].pk],
+                    current_app=self.admin_site.name,
+                )
+            )
+        return TemplateResponse(
+            request,
+            "admin/find_by_id_code_results.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Found by ID code"),
+                "opts": opts,
+                "matches": matches,
+            },
+        )
+
 
 class ReadOnlySchoolScopedAdmin(SchoolScopedAdmin):
     """For records that are written only by services (logs, outboxes): look, never touch."""
@@ -106,7 +180,7 @@ class SchoolHostInline(admin.TabularInline):
 
 
 @admin.register(School)
-class SchoolAdmin(admin.ModelAdmin):
+class SchoolAdmin(DeclaredLookupsOnly, NoIdCodesInSearch, admin.ModelAdmin):
     """Schools are the operator's: a school's administrator can not add or rename schools."""
 
     list_display = ["name", "short_name", "portal_url", "sender_email"]
@@ -134,7 +208,12 @@ class StudentAdmin(ImportExportMixin, SchoolScopedAdmin):
     form = StudentAdminForm
     list_display = ["last_name", "first_name", "class_name", "masked_id_code", "is_active"]
     list_filter = ["is_active", "class_name"]
-    search_fields = ["last_name", "first_name", "=id_code", "class_name"]
+    # No ID code here: a search travels in the web address. "Find by ID code" POSTs it.
+    search_fields = ["last_name", "first_name", "class_name"]
+    search_help_text = _(
+        "Search by name or class. To find a student by ID code, use “Find by ID code”."
+    )
+    id_code_field = "id_code"
     list_per_page = 50
     resource_classes = [StudentResource]
     import_formats = [CSV, XLSX]

@@ -87,3 +87,20 @@ class StudentAdminForm(forms.ModelForm):
                     ),
                 )
         return cleaned
+
+
+class FindByIdCodeForm(forms.Form):
+    """The "find by ID code" box of an admin list. Its error does not repeat the code: the
+    message travels in the session and the code should not."""
+
+    error_messages = {
+        "invalid": _("That is not a valid ID code: an Estonian ID code has 11 digits."),
+    }
+
+    id_code = forms.CharField(label=_("ID code"), max_length=40)
+
+    def clean_id_code(self) -> str:
+        try:
+            return clean_id_code(self.cleaned_data["id_code"])
+        except ValidationError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None

@@ -74,3 +74,46 @@ def test_a_whole_journey_logs_no_id_code_or_secret(
     assert caplog.records, "nothing was logged: the test would prove nothing"
     for secret in secrets_seen:
         assert secret not in logged
+
+
+def _addresses_in(response) -> list[str]:
+    """Every address a response sends the browser to or offers it (each would be logged)."""
+    addresses = [response.get("Location", "")]
+    if "html" in response.get("Content-Type", ""):
+        addresses += re.findall(r'(?:href|action|src)="([^"]*)"', response.content.decode())
+    return addresses
+
+
+def test_the_admins_searches_log_no_id_code_and_put_none_in_an_address(
+    school, school_admin, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    student = StudentFactory(school=school)
+    code = student.id_code
+    admin = Client(HTTP_HOST="jpk.example.ee")
+    log_in_as_administrator(admin, school_admin)
+    students = reverse("admin:schools_student_changelist")
+    find = reverse("admin:schools_student_find_by_id_code")
+    users = reverse("admin:accounts_user_changelist")
+    applications = reverse("admin:applications_application_changelist")
+    responses = [
+        admin.get(students, {"q": code}, follow=True),  # typed into the ordinary search box
+        admin.get(students, {"q": f"Mari {code[:6]} {code[6:]}"}, follow=True),
+        admin.post(find, {"id_code": code}, follow=True),  # the find box: found
+        admin.post(find, {"id_code": make_id_code(birth=date(2013, 2, 2), female=False, serial=9)}),
+        admin.post(find, {"id_code": code[:-1] + "x"}, follow=True),  # mistyped
+        admin.get(students, {"id_code": code}, follow=True),  # as a filter: never one
+        admin.get(students, {"id_code__startswith": code[:7]}),  # refused (400)
+        admin.get(users, {"q": code}, follow=True),
+        admin.get(applications, {"q": code}, follow=True),
+    ]
+    addresses = [a for r in responses for a in _addresses_in(r)]
+    addresses += [url for r in responses for url, _status in getattr(r, "redirect_chain", [])]
+    logged = "\n".join(
+        f"{record.getMessage()} {record.args!r} {getattr(record, 'request', '')!r}"
+        for record in caplog.records
+    )
+    assert caplog.records, "nothing was logged: the test would prove nothing"
+    assert len(addresses) > 100
+    assert code not in logged
+    assert [a for a in addresses if code in a.replace("%20", "").replace("+", "")] == []
