@@ -101,6 +101,7 @@ def _same_contact(application: Application, data: ApplicantData) -> bool:
     return application.email.casefold() == data.email.casefold() and application.phone == data.phone
 
 
+REJECTED = "applications.rejected"
 ANOTHER_APPLICATION = "applications.another_application"
 ANOTHER_APPLICATION_NOTICE_INTERVAL = timedelta(days=1)
 
@@ -213,7 +214,7 @@ def reject_application(*, application_id: int, decided_by: User, reason: str) ->
         queue_email(
             school=application.school,
             to=application.email,
-            kind="applications.rejected",
+            kind=REJECTED,
             template="applications/email/rejected",
             context={"first_name": application.first_name, "reason": reason},
             language=application.language,

@@ -278,11 +278,26 @@ def wake_worker_for_abandoned_emails() -> None:
         wake_worker(run_after=last_lease + timedelta(seconds=1))
 
 
+# The kinds of e-mail whose recipient an administrator may correct after a failure: those
+# whose address was typed by the person the e-mail is for (an applicant's), registered by the
+# app that sends them. Every other kind goes where an account says — a temporary password, a
+# reset link, or a notice that an account's e-mail address, role or second factor changed
+# (redirecting that notice would defeat it): correct the account instead.
+_correctable_kinds: set[str] = set()
+
+
+def allow_recipient_correction(kind: str) -> None:
+    _correctable_kinds.add(kind)
+
+
 def recipient_can_be_corrected(email: Email) -> bool:
-    """Only a failed e-mail gets a corrected address, and only one made without an account's
-    secret: a temporary password or a reset link goes where the account says (correct the
-    account's address instead, and send new login details from there)."""
-    return email.status == Email.Status.FAILED and not preparers.is_prepared(email.kind)
+    """Only a failed e-mail of a kind registered with `allow_recipient_correction`, and
+    never one made with an account's secret at sending time."""
+    return (
+        email.status == Email.Status.FAILED
+        and email.kind in _correctable_kinds
+        and not preparers.is_prepared(email.kind)
+    )
 
 
 def correct_recipient(*, email: Email, to_address: str) -> bool:

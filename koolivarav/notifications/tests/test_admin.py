@@ -20,7 +20,7 @@ def _change_url(email):
     return reverse("admin:notifications_email_change", args=[email.pk])
 
 
-def _failed(school, to=INJECTING, kind="test"):
+def _failed(school, to=INJECTING, kind="applications.rejected"):
     """An e-mail the worker tried and gave up on."""
     with transaction.atomic():
         email = queue_email(
@@ -114,6 +114,20 @@ def test_an_email_made_for_an_account_at_sending_time_is_not_redirected(
     email = _failed(school, to="vana@example.ee", kind="test.secret")
     page = admin_client_of_school.get(_change_url(email)).content.decode()
     assert 'name="to_address"' not in page
+    response = admin_client_of_school.post(
+        _change_url(email), {"to_address": "uus@example.ee", "_save": "Save"}
+    )
+    assert response.status_code == 403
+    email.refresh_from_db()
+    assert email.to_address == "vana@example.ee"
+
+
+@pytest.mark.parametrize(
+    "kind", ["accounts.email_changed", "accounts.role_changed", "accounts.second_factor_reset"]
+)
+def test_a_notice_about_an_account_is_not_redirected(admin_client_of_school, school, kind):
+    # It tells the account's old address that something changed: redirecting it defeats it.
+    email = _failed(school, to="vana@example.ee", kind=kind)
     response = admin_client_of_school.post(
         _change_url(email), {"to_address": "uus@example.ee", "_save": "Save"}
     )
