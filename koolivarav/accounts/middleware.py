@@ -31,7 +31,8 @@ class PasswordChangeRequiredMiddleware:
 
 class PrivatePagesMiddleware:
     """A page made for a logged-in person is never kept by the browser or a proxy: after
-    logging out, Back shows nothing (ASVS 14.3.2)."""
+    logging out, Back shows nothing (ASVS 14.3.2). Nor is any page of the admin, for anyone:
+    its login and second-factor pages and the redirects to them included."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -39,6 +40,8 @@ class PrivatePagesMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
+        if (user is not None and user.is_authenticated) or request.path.startswith(
+            reverse("admin:index")
+        ):
             add_never_cache_headers(response)
         return response
