@@ -113,6 +113,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (shared by every server process: rate limits and lock-outs live here) -----------
 CACHES = {"default": env.cache("CACHE_URL", default="dbcache://koolivarav_cache")}
+if CACHES["default"]["BACKEND"].endswith("DatabaseCache"):
+    # With Django's default of 300 entries the cache culls a third of its rows, rate-limit
+    # counters among them, once a few hundred sessions and counters exist: many clients at
+    # once would reset each other's limits. Expired rows go first; live ones only past this.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault(
+        "MAX_ENTRIES", env.int("CACHE_MAX_ENTRIES", default=100_000)
+    )
 
 # --- Users and passwords ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -64,3 +64,22 @@ def test_the_production_hasher_makes_argon2id_hashes_that_django_can_upgrade():
     assert Argon2idHasher().verify("x" * 12, older)
     assert Argon2idHasher().must_update(older)
     assert Argon2idHasher.algorithm == Argon2PasswordHasher.algorithm
+
+
+def test_the_default_database_cache_does_not_cull_rate_limit_counters_early():
+    # Django's default of 300 entries: a few hundred sessions would cull counters with them.
+    script = (
+        "import django; django.setup(); from django.core.cache import cache; "
+        'from django.core.cache import caches; c = caches["default"]; '
+        "print(type(c).__name__, c._max_entries)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=settings.BASE_DIR,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["DatabaseCache", "100000"]

@@ -207,3 +207,25 @@ def test_200_parallel_hits_let_exactly_the_limit_through(backend):
     results = _all_at_once(200, 40, lambda: throttling.hit(limit, "203.0.113.7"))
     assert results.count(True) == 30
     assert throttling.is_over(limit, "203.0.113.7")
+
+
+@pytest.mark.parametrize(("max_entries", "survives"), [(300, False), (100_000, True)])
+def test_a_counter_outlives_a_flood_of_other_cache_entries_only_with_room(
+    settings, transactional_db, max_entries, survives
+):
+    """The database cache culls a third of its rows once it holds more than MAX_ENTRIES:
+    with Django's default of 300, a stranger who makes a few hundred sessions resets the
+    limits. The production settings give it room (test_settings.py checks they do)."""
+    settings.CACHES = {"default": {**BACKENDS["database"], "OPTIONS": {"MAX_ENTRIES": max_entries}}}
+    call_command("createcachetable", verbosity=0)
+    cache.clear()
+    limit = throttling.Limit(scope="a-login", count=3, seconds=HOUR)
+    for _ in range(3):
+        assert throttling.hit(limit, "203.0.113.7")
+    # 400 other clients each leave a counter and a remembered item (as step 1's count of
+    # unknown codes does); every add() lets the cache cull.
+    others = throttling.Limit(scope="b-codes", count=5, seconds=HOUR)
+    for n in range(400):
+        throttling.hit_distinct(others, f"198.51.100.{n}", ["38001085718"])
+    assert throttling.hit(limit, "203.0.113.7") is (not survives)
+    cache.clear()
