@@ -227,7 +227,16 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Limits of an uploaded student list, checked before it is read (koolivarav.schools.spreadsheets):
+# the file itself, what its XLSX parts unpack to (a 65 kB "zip bomb" can unpack to gigabytes),
+# and its rows. A school of 5,000 students fits in well under a megabyte.
+STUDENT_FILE_MAX_BYTES = env.int("STUDENT_FILE_MAX_BYTES", default=2 * 1024 * 1024)
+STUDENT_FILE_MAX_UNPACKED_BYTES = env.int(
+    "STUDENT_FILE_MAX_UNPACKED_BYTES", default=20 * 1024 * 1024
+)
+STUDENT_FILE_MAX_ROWS = env.int("STUDENT_FILE_MAX_ROWS", default=5000)
+# An upload larger than this waits on disk, not in a worker's memory, until it is refused.
+FILE_UPLOAD_MAX_MEMORY_SIZE = min(5 * 1024 * 1024, STUDENT_FILE_MAX_BYTES)
 
 # --- Security --------------------------------------------------------------------------------
 # Sessions are kept in the database and read through the shared cache (one Redis round trip
@@ -314,6 +323,12 @@ KOOLIVARAV = {
         ),
         "unknown_child_codes_per_email": (
             env.int("UNKNOWN_CHILD_CODES_PER_EMAIL_DAILY", default=5),
+            24 * 3600,
+        ),
+        # ... and past this many, step 1 checks no child's code at all for that client address
+        # until the day is over (it says so, and to contact the school).
+        "unknown_child_codes_stop_per_address": (
+            env.int("UNKNOWN_CHILD_CODES_STOP_PER_ADDRESS_DAILY", default=20),
             24 * 3600,
         ),
         "password_reset_per_address": (

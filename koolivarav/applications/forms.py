@@ -33,6 +33,12 @@ ERROR_MESSAGES = {
         "At least one of the ID codes entered is not on this school's list of students. "
         "Please check the codes; if they are right, please contact the school (%(school)s)."
     ),
+    # Said to every request from a client address that has tried too many unknown codes today.
+    "codes_not_checked": _(
+        "Too many ID codes that are not on this school's list have been tried from your "
+        "network today, so the form cannot check children's codes now. Please try again "
+        "tomorrow or contact the school (%(school)s)."
+    ),
     "parent_is_child": _("Your own ID code cannot be one of the children's codes."),
     "name_characters": _("Please use only letters, spaces, hyphens and apostrophes."),
     "email_mismatch": _(
@@ -109,12 +115,19 @@ class ApplicationForm(forms.Form):
                 errors.extend(error.error_list)
         if errors:
             raise ValidationError(errors)
+        # Past the day's hard limit of distinct unknown codes, no code is checked at all for
+        # this client address: even "all right, on to step 2" would tell a stranger that a
+        # child attends the school, one code per request.
+        stop = throttling.limit("unknown_child_codes_stop_per_address")
+        if throttling.is_over(stop, self.client_address):
+            raise self._error("codes_not_checked", school=self.school.name)
         found = students_matching(school=self.school, id_codes=valid)
         # The same message whether the code is unknown, belongs to another school or to a
         # student who has left: the form tells no more than it needs to.
         unknown = [code for code in valid if code not in found]
         if not unknown:
             return valid
+        throttling.hit_distinct(stop, self.client_address, unknown)
         if self._may_name(unknown):
             raise ValidationError([self._error("not_a_student", code=code) for code in unknown])
         # Not even the codes still within the allowance: naming them would tell that the

@@ -16,6 +16,7 @@ from django.urls import reverse
 from koolivarav.applications.views import STEP1_KEY
 from koolivarav.schools.demo import make_id_code
 from koolivarav.schools.tests.factories import StudentFactory
+from koolivarav.tests.figures import FIGURES
 
 from .test_views import PARENT, _errors, _step1
 
@@ -184,6 +185,8 @@ def _learn_for_an_hour(client, settings_limits) -> int:
         response = _try(client, *codes, email=f"stranger{n}@example.ee")
         if response.status_code == 429:
             return learned
+        if response.status_code == 200 and _codes(response) == ["codes_not_checked"]:
+            continue  # no code was checked: nothing learned
         named = [code for code in codes if _named(response, code)]
         if named:
             learned += len(codes)  # the named are not students, the rest are
@@ -192,7 +195,7 @@ def _learn_for_an_hour(client, settings_limits) -> int:
             learned += len(codes)
 
 
-def test_a_stranger_learns_34_codes_an_hour_from_one_address_instead_of_300(school, settings):
+def test_a_stranger_learns_20_codes_a_day_from_one_address_instead_of_7200(school, settings):
     # Before: ten codes a request, every one named, 30 requests an hour.
     settings.KOOLIVARAV = {
         **settings.KOOLIVARAV,
@@ -201,10 +204,12 @@ def test_a_stranger_learns_34_codes_an_hour_from_one_address_instead_of_300(scho
             **settings.KOOLIVARAV["RATE_LIMITS"],
             "unknown_child_codes_per_address": (10**9, DAY),
             "unknown_child_codes_per_email": (10**9, DAY),
+            "unknown_child_codes_stop_per_address": (10**9, DAY),
         },
     }
     assert _learn_for_an_hour(_client(school, "203.0.113.1"), (10, 10**9)) == 300
-    # Now: five codes named in the first request, then one code a request.
+    # Now: five codes named in the first request, then one code a request until 20 unknown
+    # codes in all; then no code is checked for that address until the day is over.
     settings.KOOLIVARAV = {
         **settings.KOOLIVARAV,
         "MAX_CHILDREN_PER_APPLICATION": 6,
@@ -212,14 +217,31 @@ def test_a_stranger_learns_34_codes_an_hour_from_one_address_instead_of_300(scho
             **settings.KOOLIVARAV["RATE_LIMITS"],
             "unknown_child_codes_per_address": (5, DAY),
             "unknown_child_codes_per_email": (5, DAY),
+            "unknown_child_codes_stop_per_address": (20, DAY),
         },
     }
     stranger = _client(school, "203.0.113.2")
-    with time_machine.travel(time.time(), tick=False) as traveller:
-        assert _learn_for_an_hour(stranger, (6, 5)) == 5 + 29
-        traveller.shift(3600)
-        # The next hour of the same day: no more names, one code a request.
-        assert _learn_for_an_hour(stranger, (6, 0)) == 30
+    learned = []
+    # The day is the limits' window (fixed, from midnight UTC): one whole day of it.
+    with time_machine.travel(time.time() // DAY * DAY + DAY + 60, tick=False) as traveller:
+        for _hour in range(23):
+            learned.append(_learn_for_an_hour(stranger, (6, 5 if not learned else 0)))
+            traveller.shift(3600)
+    assert learned[0] == 20
+    assert sum(learned) == 20
+    FIGURES["enumeration: codes learned from one address in a day, before"] = 30 * 10 * 24
+    FIGURES["enumeration: codes learned from one address in a day, now"] = sum(learned)
+
+
+def test_past_the_hard_limit_even_a_right_code_is_not_checked(school, child):
+    stranger, parent = _client(school), _client(school, "198.51.100.9")
+    for n in range(0, 20, 5):
+        _try(stranger, *[_unknown(n + i) for i in range(5)], email=f"x{n}@example.ee")
+    response = _try(stranger, child.id_code)
+    assert response.status_code == 200
+    assert _codes(response) == ["codes_not_checked"]
+    # Another address is not affected.
+    assert _try(parent, child.id_code).status_code == 302
 
 
 # --- the browser keeps no copy of step 1 (issue 16, item 13) ------------------------------------
