@@ -1,6 +1,7 @@
 """Reads of applications for the review."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
@@ -22,7 +23,7 @@ def review_queue(queryset: QuerySet[Application]) -> QuerySet[Application]:
     )
 
 
-def _others_pending(pk: object, *, of: Application | None = None) -> QuerySet[Application]:
+def _others_pending(pk: Any, *, of: Application | None = None) -> QuerySet[Application]:
     if of is None:
         same_parent = Application.objects.filter(
             school=OuterRef("school"),

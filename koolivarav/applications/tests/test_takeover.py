@@ -140,7 +140,8 @@ def test_the_review_shows_both_side_by_side_and_bulk_approval_skips_them(
     page = admin.get(reverse("admin:applications_application_change", args=[original.pk]))
     text = page.content.decode()
     assert "Someone else may be applying in this parent" in text
-    assert STRANGER_EMAIL in text and PARENT_EMAIL in text
+    assert STRANGER_EMAIL in text
+    assert PARENT_EMAIL in text
 
     response = admin.post(
         CHANGELIST,
