@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -10,13 +11,13 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
-from import_export.formats.base_formats import CSV, XLSX
 
 from .admin_lists import DeclaredLookupsOnly, NoIdCodesInSearch
-from .forms import FindByIdCodeForm, StudentAdminForm
+from .forms import FindByIdCodeForm, StudentAdminForm, StudentImportForm
 from .idcodes import mask_id_code
 from .models import School, SchoolHost, Student
 from .resources import StudentResource
+from .spreadsheets import StudentCSV, StudentXLSX
 
 
 class CappedCountPaginator(Paginator):
@@ -216,8 +217,13 @@ class StudentAdmin(ImportExportMixin, SchoolScopedAdmin):
     id_code_field = "id_code"
     list_per_page = 50
     resource_classes = [StudentResource]
-    import_formats = [CSV, XLSX]
-    export_formats = [CSV, XLSX]
+    # Ours: limits on reading, spreadsheet formulas neutralised on writing (spreadsheets.py).
+    import_formats = [StudentCSV, StudentXLSX]
+    export_formats = [StudentCSV, StudentXLSX]
+    import_form_class = StudentImportForm
+    import_template_name = "admin/schools/student/import.html"
+    # The import's preview shows one page of rows, however long the file.
+    preview_rows = 100
 
     @admin.display(description=_("ID code"), ordering="id_code")
     def masked_id_code(self, obj: Student) -> str:
@@ -240,6 +246,26 @@ class StudentAdmin(ImportExportMixin, SchoolScopedAdmin):
     ) -> dict[str, Any]:
         # The list goes into the school whose portal the administrator is on.
         return {"school": request.school}  # type: ignore[attr-defined]
+
+    def get_export_queryset(self, request: HttpRequest) -> QuerySet[Student]:
+        # The list's filters and search, and only the school whose portal this is: an
+        # operator's list spans schools, but an export (like an import) is one school's.
+        return super().get_export_queryset(request).filter(school=request.school)  # type: ignore[attr-defined]
+
+    def get_import_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_import_context_data(**kwargs)
+        return {
+            **context,
+            "preview_rows": self.preview_rows,
+            "preview_slice": f":{self.preview_rows}",
+        }
+
+    def add_data_read_fail_error_to_form(self, form: Any, e: Exception) -> None:
+        # Our own refusals (too large, too many rows) say what is wrong in the user's words.
+        if isinstance(e, ValidationError):
+            form.add_error("import_file", e)
+        else:
+            super().add_data_read_fail_error_to_form(form, e)
 
     def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
         kwargs = super().get_import_data_kwargs(**kwargs)

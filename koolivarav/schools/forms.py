@@ -3,9 +3,11 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from import_export.forms import ImportForm
 
 from .idcodes import clean_id_code, split_id_codes
 from .models import School, Student
+from .spreadsheets import check_file_size
 from .text import normalize_name
 
 
@@ -104,3 +106,12 @@ class FindByIdCodeForm(forms.Form):
             return clean_id_code(self.cleaned_data["id_code"])
         except ValidationError:
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class StudentImportForm(ImportForm):
+    """django-import-export's upload form, refusing a file too large before it is read."""
+
+    def clean_import_file(self) -> Any:
+        upload = self.cleaned_data["import_file"]
+        check_file_size(upload.size)
+        return upload

@@ -114,12 +114,16 @@ class StudentResource(resources.ModelResource):
         skip_unchanged = False
         report_skipped = True
 
-    def __init__(self, *, school: School, **kwargs: Any) -> None:
+    def __init__(self, *, school: School | None = None, **kwargs: Any) -> None:
+        # Without a school the resource only describes its columns (the admin's export form
+        # asks it for them); it reads and writes no student.
         super().__init__(**kwargs)
         self.school = school
         self._row_of_code: dict[str, int] = {}
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
+        if self.school is None:
+            return Student.objects.none()
         return Student.objects.filter(school=self.school)
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
@@ -145,6 +149,8 @@ class StudentResource(resources.ModelResource):
         self._row_of_code = {}
 
     def init_instance(self, row: Any = None) -> Student:
+        if self.school is None:
+            raise ValueError("A student list is imported into a school.")
         return Student(school=self.school)
 
     def import_instance(self, instance: Student, row: Any, **kwargs: Any) -> None:
