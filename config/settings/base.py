@@ -235,8 +235,14 @@ STUDENT_FILE_MAX_UNPACKED_BYTES = env.int(
     "STUDENT_FILE_MAX_UNPACKED_BYTES", default=20 * 1024 * 1024
 )
 STUDENT_FILE_MAX_ROWS = env.int("STUDENT_FILE_MAX_ROWS", default=5000)
-# An upload larger than this waits on disk, not in a worker's memory, until it is refused.
+# An upload larger than this waits on disk, not in a worker's memory, until it is refused;
+# and no more of it than the limit is kept at all.
 FILE_UPLOAD_MAX_MEMORY_SIZE = min(5 * 1024 * 1024, STUDENT_FILE_MAX_BYTES)
+FILE_UPLOAD_HANDLERS = [
+    "koolivarav.schools.spreadsheets.StudentFileUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- Security --------------------------------------------------------------------------------
 # Sessions are kept in the database and read through the shared cache (one Redis round trip

@@ -260,6 +260,12 @@ class StudentAdmin(ImportExportMixin, SchoolScopedAdmin):
             "preview_slice": f":{self.preview_rows}",
         }
 
+    def get_import_form_kwargs(self, request: HttpRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = super().get_import_form_kwargs(request)
+        if request.method == "POST":
+            kwargs["upload_too_large"] = getattr(request, "upload_too_large", False)
+        return kwargs
+
     def add_data_read_fail_error_to_form(self, form: Any, e: Exception) -> None:
         # Our own refusals (too large, too many rows) say what is wrong in the user's words.
         if isinstance(e, ValidationError):

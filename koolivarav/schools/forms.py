@@ -7,7 +7,7 @@ from import_export.forms import ImportForm
 
 from .idcodes import clean_id_code, split_id_codes
 from .models import School, Student
-from .spreadsheets import check_file_size
+from .spreadsheets import check_file_size, file_too_large
 from .text import normalize_name
 
 
@@ -109,9 +109,20 @@ class FindByIdCodeForm(forms.Form):
 
 
 class StudentImportForm(ImportForm):
-    """django-import-export's upload form, refusing a file too large before it is read."""
+    """django-import-export's upload form, refusing a file too large before it is read.
+
+    `upload_too_large`: the upload handler stopped keeping the file (spreadsheets.py).
+    """
+
+    def __init__(self, *args: Any, upload_too_large: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.upload_too_large = upload_too_large
+        if upload_too_large:
+            self.fields["import_file"].required = False  # it was sent, and dropped
 
     def clean_import_file(self) -> Any:
+        if self.upload_too_large:
+            raise file_too_large()
         upload = self.cleaned_data["import_file"]
         check_file_size(upload.size)
         return upload

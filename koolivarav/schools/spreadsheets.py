@@ -22,6 +22,7 @@ from typing import Any
 import tablib
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from import_export.formats.base_formats import CSV, XLSX
@@ -61,17 +62,35 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f}".removesuffix(".0")
 
 
+def file_too_large() -> ValidationError:
+    return ValidationError(
+        _(
+            "The file is too large: a student list may be at most %(limit)s MB. Leave out "
+            "columns the import does not need, or split the list."
+        ),
+        code="file_too_large",
+        params={"limit": _megabytes(settings.STUDENT_FILE_MAX_BYTES)},
+    )
+
+
 def check_file_size(size: int) -> None:
-    limit = settings.STUDENT_FILE_MAX_BYTES
-    if size > limit:
-        raise ValidationError(
-            _(
-                "The file is too large (%(size)s MB): a student list may be at most "
-                "%(limit)s MB. Leave out columns the import does not need, or split the list."
-            ),
-            code="file_too_large",
-            params={"size": _megabytes(size), "limit": _megabytes(limit)},
-        )
+    if size > settings.STUDENT_FILE_MAX_BYTES:
+        raise file_too_large()
+
+
+class StudentFileUploadHandler(FileUploadHandler):
+    """First of the upload handlers: stops keeping an uploaded file once it passes
+    STUDENT_FILE_MAX_BYTES, so an enormous upload fills neither memory nor disk. The form
+    then says the file was too large (`request.upload_too_large`)."""
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        if start + len(raw_data) > settings.STUDENT_FILE_MAX_BYTES:
+            self.request.upload_too_large = True  # type: ignore[union-attr]
+            raise SkipFile
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None  # the next handler (memory or temporary file) keeps the file
 
 
 def _too_many_rows() -> ValidationError:
