@@ -49,6 +49,7 @@ class UserAdmin(SchoolScopedAdmin):
     list_display = ["last_name", "first_name", "email", "role", "is_active", "date_joined"]
     list_filter = ["role", "is_active"]
     search_fields = ["last_name", "first_name", "email"]
+    id_code_field = "id_code"  # found by a POSTed form, never in a web address
     ordering = ["last_name", "first_name"]
     list_per_page = 50
     filter_horizontal = ["children"]

@@ -35,6 +35,7 @@ class ApplicationAdmin(SchoolScopedAdmin):
     list_display_links = ["created_at", "applicant"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["first_name", "last_name", "email"]
+    id_code_field = "parent_id_code"  # found by a POSTed form, never in a web address
     list_per_page = 50
     show_full_result_count = False
     actions = ["approve_selected", "reject_selected"]

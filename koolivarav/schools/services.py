@@ -6,13 +6,13 @@ from pathlib import Path
 import tablib
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.utils.translation import gettext as _
-from import_export.formats.base_formats import CSV, XLSX
 from import_export.results import Result
 
 from .models import School, Student
 from .resources import BulkStudentResource
+from .spreadsheets import StudentCSV, StudentXLSX, check_file_size
 
-IMPORT_FORMATS = {".csv": CSV, ".xlsx": XLSX}
+IMPORT_FORMATS = {".csv": StudentCSV, ".xlsx": StudentXLSX}
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,15 @@ def read_student_file(*, path: Path) -> tablib.Dataset:
             params={"suffix": path.suffix or "?"},
         )
     fmt = input_format(encoding="utf-8-sig")
+    # The same limits as an upload in the admin: size, unpacked size and rows.
+    check_file_size(path.stat().st_size)
     data = path.read_bytes()
     try:
         if fmt.is_binary():
             return fmt.create_dataset(data)
         return fmt.create_dataset(data.decode("utf-8-sig"))
+    except ValidationError:
+        raise
     except Exception as exc:  # a damaged or foreign file can fail in any of the readers' ways
         raise ValidationError(
             _("The file could not be read as %(format)s: %(error)s"),

@@ -105,3 +105,33 @@ def test_the_search_box_still_finds_by_name_and_class(admin_client_of_school, sc
         assert admin_client_of_school.get(CHANGELIST, {"q": q}).status_code == 200
     response = admin_client_of_school.get(CHANGELIST, {"q": "otsitav"})
     assert [s.last_name for s in response.context["cl"].result_list] == ["Otsitav"]
+
+
+def test_the_review_and_the_user_list_find_by_the_parents_code_too(
+    admin_client_of_school, school, parent
+):
+    from datetime import date
+
+    from koolivarav.applications.models import Application
+    from koolivarav.schools.demo import make_id_code
+
+    code = make_id_code(birth=date(1984, 5, 17), female=True, serial=271)
+    parent.id_code = make_id_code(birth=date(1983, 2, 3), female=False, serial=12)
+    parent.save()
+    application = Application.objects.create(
+        school=school,
+        parent_id_code=code,
+        first_name="Mari",
+        last_name="Maasikas",
+        email="mari@example.ee",
+        phone="+37255512345",
+    )
+    for model, row in (("applications_application", application), ("accounts_user", parent)):
+        changelist = reverse(f"admin:{model}_changelist")
+        page = admin_client_of_school.get(changelist).content.decode()
+        assert 'name="id_code"' in page
+        typed = code if model == "applications_application" else parent.id_code
+        response = admin_client_of_school.post(
+            reverse(f"admin:{model}_find_by_id_code"), {"id_code": typed}
+        )
+        assert response["Location"] == reverse(f"admin:{model}_change", args=[row.pk])

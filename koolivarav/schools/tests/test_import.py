@@ -187,6 +187,18 @@ def test_the_command_refuses_files_it_cannot_read(school, tmp_path, name, conten
         call_command("import_students", str(path), "--school", "jpk")
 
 
+def test_the_command_has_the_uploads_limits(school, tmp_path, settings):
+    settings.STUDENT_FILE_MAX_ROWS = 5
+    path = tmp_path / "list.csv"
+    path.write_text("id_code,first_name,last_name,class_name\n" + "x,y,z,1a\n" * 6)
+    with pytest.raises(CommandError, match="more than 5 rows"):
+        call_command("import_students", str(path), "--school", "jpk")
+    settings.STUDENT_FILE_MAX_BYTES = 10
+    with pytest.raises(CommandError, match="too large"):
+        call_command("import_students", str(path), "--school", "jpk")
+    assert Student.objects.count() == 0
+
+
 def test_the_command_refuses_an_unknown_school(school, tmp_path):
     path = tmp_path / "list.csv"
     path.write_text("id_code\n")
