@@ -154,7 +154,7 @@ def _increment_database(backend: DatabaseCache, key: str, window: _Window) -> in
         # The statements below hold only table and column names of Django's cache table;
         # every value is a parameter.
         cursor.execute(
-            f"DELETE FROM {table} WHERE {cache_key} = %s AND {expires} < %s",  # noqa: S608
+            f"DELETE FROM {table} WHERE {cache_key} = %s AND {expires} < %s",  # noqa: S608  # nosec B608 - names of the cache table only
             [key, now],
         )
         # The row must exist before it can be locked; of two requests that insert it at
@@ -164,13 +164,13 @@ def _increment_database(backend: DatabaseCache, key: str, window: _Window) -> in
         # On SQLite, whose transactions here take the write lock at BEGIN (IMMEDIATE),
         # the whole transaction is already serialised.
         cursor.execute(
-            f"SELECT {value_column} FROM {table} WHERE {cache_key} = %s{lock}",  # noqa: S608
+            f"SELECT {value_column} FROM {table} WHERE {cache_key} = %s{lock}",  # noqa: S608  # nosec B608 - names of the cache table only
             [key],
         )
         (stored,) = cursor.fetchone()
         count = _decode(connection.ops.process_clob(stored)) + 1
         cursor.execute(
-            f"UPDATE {table} SET {value_column} = %s, {expires} = %s "  # noqa: S608
+            f"UPDATE {table} SET {value_column} = %s, {expires} = %s "  # noqa: S608  # nosec B608 - names of the cache table only
             f"WHERE {cache_key} = %s",
             [_encode(backend, count), ends_at, key],
         )
@@ -203,7 +203,7 @@ def _encode(backend: DatabaseCache | None, count: int) -> str:
 
 def _decode(stored: str) -> int:
     # Only this module and DatabaseCache write these rows (the same pickling as cache.get).
-    value = pickle.loads(base64.b64decode(stored.encode()))  # noqa: S301
+    value = pickle.loads(base64.b64decode(stored.encode()))  # noqa: S301  # nosec B301 - written by this module and DatabaseCache only
     return value if isinstance(value, int) else 0
 
 
