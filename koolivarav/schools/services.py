@@ -6,13 +6,14 @@ from pathlib import Path
 import tablib
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.utils.translation import gettext as _
+from import_export.formats.base_formats import TablibFormat
 from import_export.results import Result
 
 from .models import School, Student
 from .resources import BulkStudentResource
 from .spreadsheets import StudentCSV, StudentXLSX, check_file_size
 
-IMPORT_FORMATS = {".csv": StudentCSV, ".xlsx": StudentXLSX}
+IMPORT_FORMATS: dict[str, type[TablibFormat]] = {".csv": StudentCSV, ".xlsx": StudentXLSX}
 
 
 @dataclass(frozen=True)
