@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "koolivarav.schools",
     "koolivarav.applications",
     "koolivarav.notifications",
+    "koolivarav.operations",
     "config.apps.KoolivaravAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class OperationsConfig(AppConfig):
+    """What an operator runs the service with: health, metrics, logs, error reports and
+    housekeeping. It may import every other app; no app imports it."""
+
+    name = "koolivarav.operations"
+    verbose_name = _("Operations")
