@@ -26,6 +26,7 @@ setup: $(STAMP) compile-messages
 
 ## make run: set everything up and start the site with the demo school on SQLite.
 run: setup
+	@mkdir -p var/static  # the demo's SQLite file and static files (settings create no folders)
 	$(DEV) $(BIN)/python manage.py migrate --no-input
 	$(DEV) $(BIN)/python manage.py createcachetable
 	$(DEV) $(BIN)/python manage.py load_demo --port $(PORT)

@@ -94,7 +94,8 @@ TEMPLATES = [
 ]
 
 # --- Database --------------------------------------------------------------------------------
-(BASE_DIR / "var").mkdir(exist_ok=True)
+# Nothing is written when settings are imported (the code directory may be read-only): the
+# demo's SQLite file defaults to var/, which `make run` creates; production names its database.
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")
 }
@@ -187,8 +188,8 @@ LANGUAGE_COOKIE_SAMESITE = "Lax"
 
 # --- Static files ----------------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+# Where collectstatic writes (and WhiteNoise serves from): outside the code in production.
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "var" / "static")))
 STATICFILES_DIRS = [APPS_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

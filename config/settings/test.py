@@ -35,3 +35,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # TEST_SQLITE_NAME lets several test runs share one checkout without sharing a database.
     name = os.environ.get("TEST_SQLITE_NAME", "test-db")
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"{name}.sqlite3")}
+# The production settings create no folders; the tests keep their files (the SQLite test
+# database, the logs of the processes they start, collected static files) in var/.
+(BASE_DIR / "var").mkdir(exist_ok=True)
