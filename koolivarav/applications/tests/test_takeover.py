@@ -132,7 +132,9 @@ def test_the_review_shows_both_side_by_side_and_bulk_approval_skips_them(
     _apply(school_client, [StudentFactory(school=school)], email=PARENT_EMAIL)
     _apply(stranger, [StudentFactory(school=school)], email=STRANGER_EMAIL, phone="5559 9999")
     original = Application.objects.get(email=PARENT_EMAIL)
-    admin = log_in_as_administrator(Client(HTTP_HOST=host_of(school)), school_admin)
+    admin = log_in_as_administrator(
+        Client(HTTP_HOST=host_of(school), HTTP_ACCEPT_LANGUAGE="en"), school_admin
+    )
 
     queue = admin.get(CHANGELIST).content.decode()
     assert queue.count("another application with this parent&#x27;s ID code") == 2

@@ -81,9 +81,15 @@ def test_the_message_says_what_to_do_in_the_users_language():
 
     with translation.override("en"), pytest.raises(ValidationError) as refused:
         validate_deliverable_email(INJECTING)
-    assert refused.value.messages == [
-        "E-mail cannot be sent to this address. Please check it and type it again."
-    ]
+    with translation.override("en"):
+        assert refused.value.messages == [
+            "E-mail cannot be sent to this address. Please check it and type it again."
+        ]
+    with translation.override("et"):
+        assert refused.value.messages == [
+            "Sellele aadressile ei saa e-kirja saata. Palun kontrolli aadressi ja kirjuta see "
+            "uuesti."
+        ]
 
 
 # --- any address both validators accept, the mailer sends as typed --------------------------
