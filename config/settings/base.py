@@ -224,6 +224,21 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Background tasks ------------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# Called by run_worker before it starts (config wires the apps; notifications imports none):
+# housekeeping is run by the workers once a day between them.
+WORKER_STARTUP_HOOKS = ["koolivarav.operations.tasks.start_housekeeping"]
+
+# --- Retention and housekeeping (koolivarav.operations) ---------------------------------------
+# `manage.py housekeeping` removes what is older than these; the worker runs it once a day, at
+# HOUSEKEEPING_HOUR local time (and when it starts, if that day's run has not happened yet).
+# Rejected applications: KOOLIVARAV["REJECTED_APPLICATION_RETENTION_DAYS"] below.
+# django-axes' records of logins, failed logins and lock-out counters (names, addresses).
+LOGIN_RECORD_RETENTION_DAYS = env.int("LOGIN_RECORD_RETENTION_DAYS", default=90)
+# The worker's finished task results (their arguments and return values).
+TASK_RESULT_RETENTION_DAYS = env.int("TASK_RESULT_RETENTION_DAYS", default=14)
+# An e-mail's recipient and content once it was sent or given up on (the row itself stays).
+EMAIL_CONTENT_RETENTION_DAYS = env.int("EMAIL_CONTENT_RETENTION_DAYS", default=90)
+HOUSEKEEPING_HOUR = env.int("HOUSEKEEPING_HOUR", default=3)
 
 # --- Student import --------------------------------------------------------------------------
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True
