@@ -77,9 +77,8 @@ def local(path: str) -> str:
 
 def unit_environment(unit: dict[str, list[str]], **paths: str) -> dict[str, str]:
     env = dict(value.split("=", 1) for value in unit.get("Environment", []))
-    for key, value in env.items():
-        for old, new in paths.items():
-            env[key] = value.replace(old, new)
+    for old, new in paths.items():
+        env = {key: value.replace(old, new) for key, value in env.items()}
     return env
 
 
@@ -106,6 +105,12 @@ def test_every_service_runs_as_the_app_user_on_a_read_only_system(path):
 def test_only_the_app_server_may_write_its_state_folder():
     writers = {p.name for p in SERVICES if "StateDirectory" in read_unit(p)["Service"]}
     assert writers == {"koolivarav-web.service"}
+
+
+def test_the_app_servers_metrics_folder_is_emptied_at_every_start():
+    web = service("web")
+    (runtime,) = web["RuntimeDirectory"]
+    assert f"PROMETHEUS_MULTIPROC_DIR=/run/{runtime}" in web["Environment"]
 
 
 @pytest.mark.parametrize("path", SERVICES, ids=lambda p: p.name)
@@ -232,10 +237,13 @@ def test_compose_has_the_database_the_cache_the_app_the_worker_and_a_mail_catche
         assert app["environment"]["CACHE_URL"].startswith("redis://redis:")
         assert app["environment"]["EMAIL_HOST"] == "mailpit"
         assert app["read_only"] is True
-        assert app["tmpfs"] == ["/tmp"]  # noqa: S108 (the container's own)
+        assert app["tmpfs"][0] == "/tmp"  # noqa: S108 (the container's own)
         assert app["cap_drop"] == ["ALL"]
         assert not app["user"].startswith("0")
     assert "/health/ready" in " ".join(services["web"]["healthcheck"]["test"])
+    multiprocess = services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert multiprocess in services["web"]["tmpfs"]  # empty at every start
+    assert f"PROMETHEUS_MULTIPROC_DIR={multiprocess}" in service("web")["Environment"]
     assert services["web"]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"
     )
@@ -261,7 +269,7 @@ def test_the_image_uses_the_units_folders_and_environment():
     assert f"WORKDIR {INSTALL_DIR}" in text
     web = service("web")
     for setting in web["Environment"]:
-        if not setting.startswith("PYTHONUNBUFFERED"):
+        if not setting.startswith("PROMETHEUS_MULTIPROC_DIR"):  # compose.yaml's, with its tmpfs
             assert setting in text, f"{setting} is not in the image's environment"
     # The static files are collected when the image is built, into the same STATIC_ROOT.
     assert f"STATIC_ROOT={STATE_DIR}/static" in text
@@ -428,7 +436,10 @@ def test_the_app_server_unit_serves_pages_and_static_files_behind_the_proxy(site
     processes = site()
     unit = service("web")
     port = free_port()
-    environment = unit_environment(unit, **{STATE_DIR: str(tmp_path / "state")})
+    (tmp_path / "run").mkdir()
+    environment = unit_environment(
+        unit, **{STATE_DIR: str(tmp_path / "state"), "/run/koolivarav-web": str(tmp_path / "run")}
+    )
     environment["GUNICORN_CMD_ARGS"] = f"--bind 127.0.0.1:{port} --workers 1"
     (pre,) = unit["ExecStartPre"]
     collect = _start(processes, shlex.split(pre), "collectstatic", **environment)
