@@ -28,6 +28,9 @@ SESSION_COOKIE_NAME = "sessionid"
 CSRF_COOKIE_NAME = "csrftoken"
 LANGUAGE_COOKIE_SECURE = False
 TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+# A test that runs run_worker in-process sees only its own tasks; the daily housekeeping the
+# worker queues is tested with real worker processes (koolivarav/operations/tests).
+WORKER_STARTUP_HOOKS = []
 
 # A file, not memory, so that the processes the fault and scale-out tests start (app servers,
 # workers) open the same test database as the tests themselves.
