@@ -136,7 +136,7 @@ def test_the_units_start_the_worker_and_housekeeping():
         ["python", "manage.py", "run_worker"]
     ]
     assert [command(line) for line in service("housekeeping")["ExecStart"]] == [
-        ["python", "manage.py", "housekeeping"]
+        ["python", "manage.py", "housekeeping", "--if-due"]
     ]
 
 
