@@ -53,6 +53,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before TrustedProxyMiddleware (it reads the peer's address) and everything that logs:
+    # the request's id, for every log line, the X-Request-ID header and the error pages.
+    "koolivarav.operations.middleware.RequestIdMiddleware",
     "koolivarav.schools.middleware.TrustedProxyMiddleware",
     "koolivarav.schools.middleware.NulInQueryMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -309,11 +312,36 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Logging ---------------------------------------------------------------------------------
+# Plain text by default (make run, a terminal); LOG_FORMAT=json writes one JSON object a line
+# for a log collector. Every line names the request's id ("-" outside a request) and has ID
+# codes, e-mail addresses and reset tokens masked (koolivarav.operations.logging).
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json.")
+# A new id for every request. LOG_REQUEST_ID_HEADER (e.g. HTTP_X_REQUEST_ID) takes the id a
+# proxy sends instead, but only from one of TRUSTED_PROXIES and only in a safe shape.
+LOG_REQUEST_ID_HEADER = env("LOG_REQUEST_ID_HEADER", default=None)
+REQUEST_ID_RESPONSE_HEADER = "X-Request-ID"
+NO_REQUEST_ID = "-"
+# One line for each request (method, view, status): instead of an app server's access log,
+# which writes paths (a reset link's token) and query strings.
+LOG_REQUESTS = env.bool("LOG_REQUESTS", default=False)
+LOG_USER_ATTRIBUTE = None
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "log_request_id.filters.RequestIDFilter"}},
+    "formatters": {
+        "plain": {"()": "koolivarav.operations.logging.PlainFormatter"},
+        "json": {"()": "koolivarav.operations.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Request bodies are never logged; a 4xx warning carries only the path.

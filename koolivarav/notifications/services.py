@@ -220,11 +220,19 @@ def deliver(email: Email) -> None:
         # The mail server has the e-mail, but what it needed kept was not kept (a password
         # whose hash was not stored does not work): failed, so that it is sent again.
         _give_up(email, "recording the delivery", error)
+    else:
+        logger.info("e-mail %s sent (%s)", email.pk, email.kind, extra={"email_id": email.pk})
 
 
 def _give_up(email: Email, phase: str, error: Exception) -> None:
     _fail(email, f"{phase}: {_describe(error)}")
-    logger.warning("e-mail %s failed while %s: %s", email.pk, phase, error.__class__.__name__)
+    logger.warning(
+        "e-mail %s failed while %s: %s",
+        email.pk,
+        phase,
+        error.__class__.__name__,
+        extra={"email_id": email.pk},
+    )
 
 
 def _retry_or_give_up(email: Email, error: Exception) -> None:
@@ -242,6 +250,7 @@ def _retry_or_give_up(email: Email, error: Exception) -> None:
         email.pk,
         email.attempts,
         error.__class__.__name__,
+        extra={"email_id": email.pk},
     )
     if not permanent:
         wake_worker(run_after=next_attempt)

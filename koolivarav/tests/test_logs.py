@@ -1,16 +1,21 @@
 """No ID code, password or reset link ever reaches a log line, over a whole journey."""
 
+import io
+import json
 import logging
 import re
 from datetime import date
 
+import pytest
 from django.test import Client
 from django.urls import reverse
+from log_request_id.filters import RequestIDFilter
 
 from koolivarav.accounts.tests.factories import log_in_as_administrator
 from koolivarav.accounts.tests.worker import run_queued_tasks
 from koolivarav.applications.models import Application
 from koolivarav.notifications.services import deliver_due_emails
+from koolivarav.operations.logging import JsonFormatter, PlainFormatter
 from koolivarav.schools.demo import make_id_code
 from koolivarav.schools.tests.factories import StudentFactory
 
@@ -19,6 +24,61 @@ def test_a_whole_journey_logs_no_id_code_or_secret(
     school, school_admin, smtp_server, caplog, settings
 ):
     caplog.set_level(logging.DEBUG)
+    secrets_seen = _a_whole_journey(school, school_admin, smtp_server)
+
+    logged = "\n".join(
+        f"{record.getMessage()} {record.args!r} {getattr(record, 'request', '')!r}"
+        for record in caplog.records
+        if not record.name.startswith("mail.log")  # the test's own SMTP server, not the product
+    )
+    assert caplog.records, "nothing was logged: the test would prove nothing"
+    assert any(s.startswith("/password-reset/") for s in secrets_seen), "no reset link was sent"
+    for secret in secrets_seen:
+        assert secret not in logged
+
+
+@pytest.mark.parametrize("formatter", [PlainFormatter, JsonFormatter])
+def test_a_whole_journey_writes_lines_with_request_ids_and_no_personal_data(
+    school, school_admin, smtp_server, settings, formatter
+):
+    """The same journey, read as the console handler writes it in either format (LOG_FORMAT):
+    with a line for each request (LOG_REQUESTS) and the tracebacks of the failures."""
+    settings.LOG_REQUESTS = True
+    output = io.StringIO()
+    handler = logging.StreamHandler(output)
+    handler.addFilter(RequestIDFilter())
+    handler.addFilter(lambda record: not record.name.startswith("mail.log"))  # the test's SMTP
+    handler.setFormatter(formatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        secrets_seen = _a_whole_journey(school, school_admin, smtp_server)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+    written = output.getvalue()
+    for secret in [*secrets_seen, "mari@example.ee", "vale-salasõna", "Maasikas"]:
+        assert secret not in written
+    if formatter is JsonFormatter:
+        lines = [json.loads(line) for line in written.splitlines()]
+        requests = [line for line in lines if line["logger"] == "log_request_id.middleware"]
+        worker = [line for line in lines if line["logger"] == "koolivarav.notifications.services"]
+        assert len(requests) >= 7
+        assert all(line["request_id"] != "-" for line in requests)
+        assert len({line["request_id"] for line in requests}) == len(requests)
+        assert worker, "the worker logged nothing: the test would prove nothing about it"
+        assert all(line["request_id"] == "-" and line["email_id"] for line in worker)
+    else:
+        assert re.search(r"INFO log_request_id.middleware \[[a-z2-7-]{19}\] method=POST", written)
+
+
+def _a_whole_journey(school, school_admin, smtp_server) -> list[str]:
+    """A parent applies (once with a mistyped code), is approved, gets the e-mail (after a
+    refusal), mistypes the password and asks for a reset. Returns the secrets the journey
+    handled: the ID codes, the temporary password and the reset link."""
     children = [StudentFactory(school=school), StudentFactory(school=school)]
     parent_code = make_id_code(birth=date(1984, 5, 17), female=True, serial=271)
     secrets_seen = [parent_code, *(c.id_code for c in children)]
@@ -66,16 +126,7 @@ def test_a_whole_journey_logs_no_id_code_or_secret(
         body = message.get_body(("plain",)).get_content()
         secrets_seen += re.findall(r"Ajutine salasõna on: ([0-9a-f]{8})", body)
         secrets_seen += re.findall(r"/password-reset/\S+", body)
-
-    logged = "\n".join(
-        f"{record.getMessage()} {record.args!r} {getattr(record, 'request', '')!r}"
-        for record in caplog.records
-        if not record.name.startswith("mail.log")  # the test's own SMTP server, not the product
-    )
-    assert caplog.records, "nothing was logged: the test would prove nothing"
-    assert any(s.startswith("/password-reset/") for s in secrets_seen), "no reset link was sent"
-    for secret in secrets_seen:
-        assert secret not in logged
+    return secrets_seen
 
 
 def _addresses_in(response) -> list[str]:
