@@ -349,6 +349,25 @@ LOGGING = {
     },
 }
 
+# --- Error reports (optional) ----------------------------------------------------------------
+# Sentry or a Sentry-compatible service (GlitchTip, …): off unless SENTRY_DSN is set. Reports
+# carry no personal data (koolivarav.operations.sentry) and are tagged with the request's id.
+SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="production")
+SENTRY_RELEASE = env("SENTRY_RELEASE", default="")
+# Share of requests traced for performance; 0 sends errors only.
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    # Here rather than in an AppConfig: the SDK then sees every app's start-up as well.
+    from koolivarav.operations.sentry import start_error_reports
+
+    start_error_reports(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )
+
 # --- Koolivärav --------------------------------------------------------------------------------
 KOOLIVARAV = {
     # Upper bound on how many children one application may name (a family rarely has more;
