@@ -50,9 +50,17 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "csp",
+    "health_check",  # its checks, and `manage.py health_check health_ready --no-http`
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
+    # First: /health/live, /health/ready and /metrics are answered here, before the host
+    # check, the HTTPS redirect, the school lookup and sessions (a load balancer probes a
+    # backend by its own address); probes get no request id and no request log line.
+    "koolivarav.operations.endpoints.OperationsEndpointsMiddleware",
+    # Request counts and latencies (django-prometheus); its other half is before axes.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Before TrustedProxyMiddleware (it reads the peer's address) and everything that logs:
     # the request's id, for every log line, the X-Request-ID header and the error pages.
     "koolivarav.operations.middleware.RequestIdMiddleware",
@@ -72,6 +80,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "koolivarav.accounts.middleware.PasswordChangeRequiredMiddleware",
     "koolivarav.accounts.middleware.PrivatePagesMiddleware",
+    # Counts by view and status; before axes, so a lock-out counts as the 429 it becomes.
+    "koolivarav.operations.metrics.RequestMetricsMiddleware",
     # Last, as django-axes asks: it turns a lock-out into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -348,6 +358,19 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
+
+# --- Health and metrics (koolivarav.operations) ---------------------------------------------
+# /health/ready fails once an e-mail has been due this long (a stopped or stuck worker);
+# 0 leaves the outbox out of readiness.
+HEALTH_MAX_EMAIL_DELAY_SECONDS = env.int("HEALTH_MAX_EMAIL_DELAY_SECONDS", default=600)
+# /metrics answers only a request with "Authorization: Bearer <METRICS_TOKEN>"; with no token
+# set it does not exist (404). Several gunicorn workers: set PROMETHEUS_MULTIPROC_DIR too.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be at least 32 characters (python -c "
+        '"import secrets; print(secrets.token_urlsafe(32))").'
+    )
 
 # --- Error reports (optional) ----------------------------------------------------------------
 # Sentry or a Sentry-compatible service (GlitchTip, …): off unless SENTRY_DSN is set. Reports

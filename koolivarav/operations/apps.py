@@ -8,3 +8,10 @@ class OperationsConfig(AppConfig):
 
     name = "koolivarav.operations"
     verbose_name = _("Operations")
+
+    def ready(self) -> None:
+        from .health import quiet_check_failures
+        from .metrics import connect_signals
+
+        connect_signals()  # logins and lock-outs counted for /metrics
+        quiet_check_failures()  # a failing readiness probe logs one line, not a traceback

@@ -100,10 +100,10 @@ class Site:
                 command, env=self.env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
             )
 
-    def start_server(self) -> int:
+    def start_server(self, *, workers: int = 1) -> int:
         port = free_port()
         process = self._spawn(
-            [GUNICORN, "config.wsgi", "--workers", "1", "--threads", "4", "--bind",
+            [GUNICORN, "config.wsgi", "--workers", str(workers), "--threads", "4", "--bind",
              f"127.0.0.1:{port}", "--timeout", "60", "--log-level", "warning"],
             "server",
         )  # fmt: skip
@@ -144,8 +144,9 @@ class Site:
 def _answers(port: int) -> bool:
     try:
         connection_ = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        connection_.request("GET", "/health/", headers={"Host": HOST})
-        return connection_.getresponse().status < 500
+        # The liveness probe: it answers as soon as the process does, database or not.
+        connection_.request("GET", "/health/live", headers={"Host": HOST})
+        return connection_.getresponse().status == 200
     except OSError:
         return False
 
