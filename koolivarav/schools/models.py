@@ -25,6 +25,39 @@ class School(models.Model):
     notify_admins_of_new_applications = models.BooleanField(
         _("e-mail administrators about new applications"), default=True
     )
+    hold_unconfirmed_applications = models.BooleanField(
+        _("hold unconfirmed applications"),
+        default=True,
+        help_text=_(
+            "Hold an application back from the review until the parent has confirmed "
+            "their e-mail address."
+        ),
+    )
+    # The school's contact, shown to parents (rejection e-mail, status page, error pages,
+    # footer). All optional; the e-mail and the phone are checked in the admin form.
+    office_email = models.EmailField(
+        _("office e-mail"),
+        blank=True,
+        help_text=_("Where parents write with questions, for example kantselei@jpk.ee."),
+    )
+    phone = models.CharField(
+        _("phone"),
+        max_length=20,
+        blank=True,
+        help_text=_("The office's phone number, for example 776 1234."),
+    )
+    postal_address = models.CharField(
+        _("postal address"),
+        max_length=300,
+        blank=True,
+        help_text=_("For example Tähe 3, 48105 Jõgeva."),
+    )
+    office_hours = models.CharField(
+        _("office hours"),
+        max_length=200,
+        blank=True,
+        help_text=_("For example Mon-Fri 8.00-16.00."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
