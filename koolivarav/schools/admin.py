@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import models
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -13,9 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
 from .admin_lists import DeclaredLookupsOnly, NoIdCodesInSearch
-from .forms import FindByIdCodeForm, StudentAdminForm, StudentImportForm
+from .forms import FindByIdCodeForm, SchoolAdminForm, StudentAdminForm, StudentImportForm
 from .idcodes import mask_id_code
-from .models import School, SchoolHost, Student
+from .models import CONTACT_FIELDS, School, SchoolHost, Student
 from .resources import StudentResource
 from .spreadsheets import StudentCSV, StudentXLSX
 
@@ -182,26 +183,93 @@ class SchoolHostInline(admin.TabularInline):
 
 @admin.register(School)
 class SchoolAdmin(DeclaredLookupsOnly, NoIdCodesInSearch, admin.ModelAdmin):
-    """Schools are the operator's: a school's administrator can not add or rename schools."""
+    """Schools are the operator's. A school's administrator sees only their own school, and
+    changes only what parents are told (the office's contact) and whether unconfirmed
+    applications wait: never the name, the addresses or the sender."""
 
+    form = SchoolAdminForm
     list_display = ["name", "short_name", "portal_url", "sender_email"]
     search_fields = ["name", "short_name"]
     inlines = [SchoolHostInline]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "short_name",
+                    "portal_url",
+                    "sender_email",
+                    "notify_admins_of_new_applications",
+                    "hold_unconfirmed_applications",
+                ]
+            },
+        ),
+        (_("Contact for parents"), {"fields": list(CONTACT_FIELDS)}),
+    ]
+    own_school_fieldsets = [
+        (None, {"fields": ["hold_unconfirmed_applications"]}),
+        (_("Contact for parents"), {"fields": list(CONTACT_FIELDS)}),
+    ]
+
+    def _own_school(self, request: HttpRequest) -> School | None:
+        """The school whose administrator this is and whose portal they are on, or None."""
+        school = getattr(request, "school", None)
+        administers = getattr(request.user, "administers", None)
+        if school is not None and administers and administers(school):
+            return school  # type: ignore[no-any-return]
+        return None
+
+    def _may_open(self, request: HttpRequest, obj: Model | None) -> bool:
+        if _is_operator(request):
+            return True
+        own = self._own_school(request)
+        return own is not None and (obj is None or obj.pk == own.pk)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[School]:
+        schools = super().get_queryset(request)
+        if _is_operator(request):
+            return schools
+        own = self._own_school(request)
+        return schools.filter(pk=own.pk) if own is not None else schools.none()
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return _is_operator(request)
+        return self._may_open(request, None)
 
     def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return _is_operator(request)
+        return self._may_open(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self._may_open(request, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return _is_operator(request)
 
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return _is_operator(request)
-
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return _is_operator(request)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        # The form is built from these fields only: anything else POSTed is ignored.
+        return self.fieldsets if _is_operator(request) else self.own_school_fieldsets
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # A portal address typed without a scheme is an HTTPS one (Django 6's default too).
+        if isinstance(db_field, models.URLField):
+            kwargs.setdefault("assume_scheme", "https")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_inlines(self, request: HttpRequest, obj: Model | None) -> Any:
+        return self.inlines if _is_operator(request) else []
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # A school's administrator has one school: the list is its page.
+        own = self._own_school(request)
+        if own is not None and not _is_operator(request):
+            page = reverse(
+                "admin:schools_school_change", args=[own.pk], current_app=self.admin_site.name
+            )
+            return HttpResponseRedirect(page)
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(Student)

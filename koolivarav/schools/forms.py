@@ -6,7 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from import_export.forms import ImportForm
 
 from .idcodes import clean_id_code, split_id_codes
-from .models import School, Student
+from .models import CONTACT_FIELDS, School, Student
+from .phones import normalize_phone
 from .spreadsheets import check_file_size, file_too_large
 from .text import normalize_name
 
@@ -32,6 +33,19 @@ class IdCodeListField(forms.CharField):
         if errors:
             raise ValidationError(errors)
         return cleaned
+
+
+class SchoolAdminForm(forms.ModelForm):
+    """A school as the admin edits it. These are the fields a school's administrator may
+    change; SchoolAdmin gives an operator the rest as well (its fieldsets)."""
+
+    class Meta:
+        model = School
+        fields = ["hold_unconfirmed_applications", *CONTACT_FIELDS]
+
+    def clean_phone(self) -> str:
+        phone = self.cleaned_data["phone"]
+        return normalize_phone(phone) if phone else ""
 
 
 class StudentAdminForm(forms.ModelForm):

@@ -3,6 +3,7 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from .idcodes import validate_id_code
+from .phones import phone_as_written
 from .text import validate_class_name, validate_person_name
 
 
@@ -67,6 +68,19 @@ class School(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_contact(self) -> bool:
+        """Whether any of the office's contact details is filled in."""
+        return any(getattr(self, field) for field in CONTACT_FIELDS)
+
+    @property
+    def phone_as_written(self) -> str:
+        return phone_as_written(self.phone) if self.phone else ""
+
+
+# The school's contact for parents; a school's own administrators may change these.
+CONTACT_FIELDS = ("office_email", "phone", "postal_address", "office_hours")
 
 
 class SchoolHost(models.Model):
