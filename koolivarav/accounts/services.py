@@ -180,19 +180,22 @@ def _prepare_login_details(email: Email) -> Prepared:
     if user is None:
         raise SkipEmail("The account no longer exists or is not active.")
     password = make_temporary_password(user)
+    # The e-mail says until when the password works: the moment it states is the one kept.
+    expires_at = timezone.now() + timedelta(days=settings.KOOLIVARAV["TEMPORARY_PASSWORD_DAYS"])
 
     def keep_password_hash() -> None:
         # Only the hash is kept, in the transaction that marks the e-mail sent.
         user.set_password(password)
         user.must_change_password = True
-        user.temporary_password_expires_at = timezone.now() + timedelta(
-            days=settings.KOOLIVARAV["TEMPORARY_PASSWORD_DAYS"]
-        )
+        user.temporary_password_expires_at = expires_at
         user.save(
             update_fields=["password", "must_change_password", "temporary_password_expires_at"]
         )
 
-    return Prepared(context={"password": password, "user": user}, on_sent=keep_password_hash)
+    return Prepared(
+        context={"password": password, "user": user, "expires_at": expires_at},
+        on_sent=keep_password_hash,
+    )
 
 
 register(LOGIN_DETAILS, _prepare_login_details)

@@ -4,6 +4,7 @@ import logging
 import re
 import smtplib
 from datetime import timedelta
+from email.header import Header
 from email.headerregistry import Address
 from typing import Any
 
@@ -86,6 +87,20 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
 
 
+class _OutboxMessage(EmailMultiAlternatives):
+    def message(self) -> Any:
+        message = super().message()
+        if not self.subject.isascii():
+            # Django encodes a non-ASCII subject without knowing the header's name, so the
+            # encoded words start on a folded line ("Subject:" CRLF SP "=?utf-8?…"), which
+            # the standard library's parser (and mail clients built on it) reads with a
+            # leading space. Encoded knowing its name, the first word stays on the line.
+            message.replace_header(
+                "Subject", Header(self.subject, self.encoding or "utf-8", header_name="Subject")
+            )
+        return message
+
+
 def _render(email: Email, extra: dict[str, Any]) -> EmailMultiAlternatives:
     school = email.school
     context = {**email.context, **extra, "school": school, "portal_url": school.portal_url}
@@ -96,7 +111,7 @@ def _render(email: Email, extra: dict[str, Any]) -> EmailMultiAlternatives:
             html: str | None = render_to_string(f"{email.template}.html", context)
         except TemplateDoesNotExist:
             html = None
-    message = EmailMultiAlternatives(
+    message = _OutboxMessage(
         subject=subject,
         body=body,
         # Quoted where the name needs it; Django encodes the non-ASCII letters when sending.

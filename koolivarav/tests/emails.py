@@ -1,0 +1,43 @@
+"""Every e-mail the product sends, with a context like the one its sender gives it: the
+e-mail tests render each one, parse it with the standard library and open its HTML part in
+a browser."""
+
+from pathlib import Path
+
+from django.conf import settings
+
+# template → context (the preparers' values, a password or a link, included).
+SAMPLES: dict[str, dict] = {
+    "accounts/email/login_details": {"password": "78ecd619"},
+    "accounts/email/children_added": {
+        "children": ["Kärt Maasikas (3.b)", "Jüri Maasikas (7.a)"],
+    },
+    "accounts/email/email_changed": {"changed_by": "school", "changed_at": "29.11.2026 10:42"},
+    "accounts/email/password_reset": {
+        "reset_url": "https://jpk.example.ee/password/reset/MQ/cn4x2a-0123456789abcdef/",
+    },
+    "accounts/email/role_changed": {"role": "school_admin", "changed_at": "29.11.2026 10:42"},
+    "accounts/email/second_factor_reset": {
+        "changed_by": "operator",
+        "changed_at": "29.11.2026 10:42",
+    },
+    "applications/email/another_application": {"submitted": "28.11.2026"},
+    "applications/email/new_application": {
+        "review_url": "https://jpk.example.ee/admin/applications/application/",
+    },
+    "applications/email/rejected": {
+        "first_name": "Mari",
+        "reason": "Kärt Maasikas <ei õpi> meie koolis & ei ole meie nimekirjas.",
+    },
+}
+
+
+def email_templates() -> list[str]:
+    """Every e-mail template of the product (`<app>/email/<name>`, from its `.txt`)."""
+    root = Path(settings.BASE_DIR) / "koolivarav"
+    found = []
+    for text in root.glob("*/templates/*/email/*.txt"):
+        if text.name.endswith(".subject.txt"):
+            continue
+        found.append(f"{text.parent.parent.name}/email/{text.stem}")
+    return sorted(found)
