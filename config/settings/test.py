@@ -9,7 +9,7 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("CACHE_URL", "locmemcache://")
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, DATABASES, STORAGES
+from .base import BASE_DIR, DATABASES, STATIC_ROOT, STORAGES
 
 # Hashing speed is not under test here; tests that are about the hasher say so explicitly.
 # (Argon2 second: users the process tests give a production hash can log in here too.)
@@ -41,3 +41,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # The production settings create no folders; the tests keep their files (the SQLite test
 # database, the logs of the processes they start, collected static files) in var/.
 (BASE_DIR / "var").mkdir(exist_ok=True)
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
