@@ -53,7 +53,7 @@ format: setup
 
 ## make messages: refresh the translation catalogues after changing user-facing text (needs gettext).
 messages: setup
-	$(DEV) $(BIN)/python manage.py makemessages --locale et --locale en --no-location --no-obsolete --ignore '.venv/*' --ignore 'var/*' --ignore 'node_modules/*' --ignore 'test-results/*'
+	$(DEV) $(BIN)/python manage.py makemessages --locale et --locale en --locale ru --no-location --no-obsolete --ignore '.venv/*' --ignore 'var/*' --ignore 'node_modules/*' --ignore 'test-results/*'
 
 ## make bench: the production stack under load (several minutes); writes docs/benchmarks.md.
 bench: setup

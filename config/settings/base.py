@@ -190,7 +190,7 @@ LOGOUT_REDIRECT_URL = "home"
 
 # --- Language --------------------------------------------------------------------------------
 LANGUAGE_CODE = "et"
-LANGUAGES = [("et", _("Estonian")), ("en", _("English"))]
+LANGUAGES = [("et", _("Estonian")), ("en", _("English")), ("ru", _("Russian"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Tallinn"
 USE_I18N = True
@@ -400,6 +400,9 @@ KOOLIVARAV = {
     "REJECTED_APPLICATION_RETENTION_DAYS": env.int(
         "REJECTED_APPLICATION_RETENTION_DAYS", default=90
     ),
+    # An application whose address nobody confirmed (the school holds those back) is purged
+    # after this many days from its last receipt; the receipt's link works as long.
+    "UNCONFIRMED_APPLICATION_DAYS": env.int("UNCONFIRMED_APPLICATION_DAYS", default=7),
     # (attempts, seconds): how often one client address or one e-mail address may act.
     "RATE_LIMITS": {
         "application_form_per_address": (

@@ -1,5 +1,6 @@
 """The two steps of the public application form."""
 
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -41,10 +42,26 @@ ERROR_MESSAGES = {
     ),
     "parent_is_child": _("Your own ID code cannot be one of the children's codes."),
     "name_characters": _("Please use only letters, spaces, hyphens and apostrophes."),
+    "name_not_latin": _(
+        "Write the name in Latin letters, as in your Estonian ID document "
+        "(for example Jelena, not Елена)."
+    ),
     "email_mismatch": _(
         "This is not the same e-mail address as on the previous page. Please type it again."
     ),
 }
+
+
+def _is_latin(name: str) -> bool:
+    """Whether every letter is a Latin one (with any diacritics: õ, ž, ş, ł…).
+
+    The application's name must match the one in the Estonian ID document, which is written
+    in Latin letters; a Cyrillic "Елена" (or a Latin-looking "Jelena" typed with a Cyrillic
+    e, U+0435) would never match the school's records or the login by name.
+    """
+    return all(
+        not char.isalpha() or unicodedata.name(char, "").startswith("LATIN ") for char in name
+    )
 
 
 def _name_field(label: "StrOrPromise") -> forms.CharField:
@@ -167,6 +184,8 @@ class ApplicationForm(forms.Form):
             raise ValidationError(self.fields[field].error_messages["required"], code="required")
         if not NAME_PATTERN.match(name):
             raise self._error("name_characters")
+        if not _is_latin(name):
+            raise self._error("name_not_latin")
         return name
 
     def clean_first_name(self) -> str:
