@@ -3,13 +3,17 @@ Russian is complete too: every message, page and e-mail a parent meets."""
 
 import re
 from datetime import date
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
 from django.conf import settings
+from django.template import TemplateDoesNotExist
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 
 from koolivarav.accounts.tests.worker import forget_queued_tasks, run_queued_tasks
 from koolivarav.applications.models import Application
@@ -375,3 +379,52 @@ def test_the_password_reset_email_asked_for_in_russian_is_russian(
     assert message["Subject"].endswith("Новый пароль")
     body = message.get_body(("plain",)).get_content()
     assert "Откройте эту ссылку и задайте новый пароль:" in body
+
+
+# Every e-mail but the login details, whose Estonian and English lines are the school guide's
+# own and are sent to every parent as they stand.
+EMAIL_TEMPLATES = sorted(
+    str(path.relative_to(path.parents[2])).removesuffix(".subject.txt")
+    for path in Path(settings.BASE_DIR, "koolivarav").glob("*/templates/*/email/*.subject.txt")
+    if not path.name.startswith("login_details.")
+)
+
+
+def _as_page(text: str) -> str:
+    lines = "".join(f"<p>{escape(line)}</p>" for line in text.splitlines() if line.strip())
+    return f'<html lang="ru"><body>{lines}</body></html>'
+
+
+@pytest.mark.parametrize("template", EMAIL_TEMPLATES)
+def test_every_email_renders_in_russian(template, school, children):
+    context = {
+        "school": school,
+        "portal_url": school.portal_url,
+        "first_name": "Jelena",
+        "last_name": "Ivanova",
+        "children": children,
+        "children_count": 2,
+        "changed_at": "01.12.2026 10:42",
+        "submitted": "01.12.2026",
+        "expires_at": "06.12.2026 10:42",
+        "days": 7,
+        "link_days": 7,
+        "held": True,
+        "reason": "Школа не смогла подтвердить данные заявления.",
+        "reset_url": "https://jpk.example.ee/password-reset/MQ/token/",
+        "review_url": "https://jpk.example.ee/admin/applications/application/1/change/",
+        "status_url": "https://jpk.example.ee/apply/status/token/",
+        "role": "родитель",
+    }
+    names = [*_names(school, *children), "Jelena", "Ivanova"]
+    with translation.override("ru"):
+        subject = render_to_string(f"{template}.subject.txt", context)
+        body = render_to_string(f"{template}.txt", context)
+        try:
+            html = render_to_string(f"{template}.html", context)
+        except TemplateDoesNotExist:
+            html = None
+    assert untranslated_texts(_as_page(subject), names) == []
+    assert untranslated_texts(_as_page(body), names) == []
+    if html is not None:
+        assert untranslated_texts(html.replace("<html", '<html lang="ru"', 1), names) == []
