@@ -13,7 +13,7 @@ from koolivarav.schools.text import normalize_name
 
 from .backends import login_identifier
 from .models import User
-from .phones import normalize_phone
+from .phones import format_phone, normalize_phone
 from .services import request_password_reset
 
 
@@ -74,16 +74,81 @@ RESET_ERRORS = {
 }
 
 
+PASSWORD_MAX_LENGTH = 1024
+
+# Django's own password messages, reworded: the rule as the guide words it ("vähemalt 8
+# sümbolit") and the parent spoken to as "sa", as everywhere else.
+PASSWORD_ERRORS = {
+    "password_too_short": _(
+        "The password is too short: it must be at least %(min_length)d characters."
+    ),
+    "password_too_similar": _("The password is too similar to your name or e-mail address."),
+    "password_too_common": _("This password is too common: choose one that is harder to guess."),
+    "password_entirely_numeric": _("The password may not consist of digits only."),
+}
+
+
+def validate_new_password(password: str, user: User) -> None:
+    """The settings' password validators, with our wording of each of their errors."""
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as error:
+        raise ValidationError(
+            [
+                ValidationError(PASSWORD_ERRORS[e.code], code=e.code, params=e.params)
+                if e.code in PASSWORD_ERRORS
+                else e
+                for e in error.error_list
+            ]
+        ) from None
+
+
+def _new_password_fields() -> tuple[forms.CharField, forms.CharField]:
+    """ "Salasõna:" and "Salasõna x2:" as on the profile page (SPEC step 6)."""
+    first = forms.CharField(
+        label=_("Password:"),
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_(
+            "At least 8 characters. A long passphrase of several words is easier to remember "
+            "and harder to guess."
+        ),
+    )
+    again = forms.CharField(
+        label=_("Password x2:"),
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("The same password again."),
+    )
+    return first, again
+
+
 class SchoolSetPasswordForm(SetPasswordForm):
-    """Setting a password from a reset link also ends the temporary-password state."""
+    """Setting a password from a reset link also ends the temporary-password state. The
+    fields, rules and messages are the profile page's, not Django's own."""
+
+    new_password1, new_password2 = _new_password_fields()
+
+    error_messages = {"password_mismatch": _("The two passwords are not the same.")}
+
+    def validate_password_for_user(
+        self,
+        user: Any,
+        password_field_name: str = "password2",  # noqa: S107 - a field name
+    ) -> None:
+        password = self.cleaned_data.get(password_field_name)
+        if password:
+            try:
+                validate_new_password(password, user)
+            except ValidationError as error:
+                self.add_error(password_field_name, error)
 
     def save(self, commit: bool = True) -> Any:
         self.user.must_change_password = False
         self.user.temporary_password_expires_at = None
         return super().save(commit=commit)
-
-
-PASSWORD_MAX_LENGTH = 1024
 
 
 class ProfileForm(forms.ModelForm):
@@ -100,25 +165,7 @@ class ProfileForm(forms.ModelForm):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text=_("Needed only when you change your password."),
     )
-    password1 = forms.CharField(
-        label=_("Password:"),
-        required=False,
-        strip=False,
-        max_length=PASSWORD_MAX_LENGTH,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_(
-            "At least 8 characters. A long passphrase of several words is easier to remember "
-            "and harder to guess."
-        ),
-    )
-    password2 = forms.CharField(
-        label=_("Password x2:"),
-        required=False,
-        strip=False,
-        max_length=PASSWORD_MAX_LENGTH,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("The same password again."),
-    )
+    password1, password2 = _new_password_fields()
 
     # Longer than the stored E.164 form: people type spaces and prefixes.
     phone = forms.CharField(
@@ -143,11 +190,14 @@ class ProfileForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.forced = self.instance.must_change_password
+        # Both new-password fields may stay empty, unless a new password must be set.
+        self.fields["password1"].required = self.forced
+        self.fields["password2"].required = self.forced
         if self.forced:
             # The temporary password was typed a moment ago; asking again helps nobody.
             del self.fields["current_password"]
-            self.fields["password1"].required = True
-            self.fields["password2"].required = True
+        if self.instance.phone and not self.is_bound:
+            self.initial["phone"] = format_phone(self.instance.phone)
 
     def clean_phone(self) -> str:
         text = self.cleaned_data["phone"].strip()
@@ -181,7 +231,7 @@ class ProfileForm(forms.ModelForm):
             self.add_error("password1", ValidationError(PROFILE_ERRORS["same"], code="same"))
             return cleaned
         try:
-            password_validation.validate_password(new, self.instance)
+            validate_new_password(new, self.instance)
         except ValidationError as error:
             self.add_error("password1", error)
         return cleaned

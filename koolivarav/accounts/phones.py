@@ -19,3 +19,17 @@ def normalize_phone(text: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValidationError(PHONE_INVALID, code="phone_invalid")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def format_phone(e164: str) -> str:
+    """A stored number as people write it: "+37255512345" → "5551 2345" (an Estonian number
+    in the national format), "+358401234567" → "+358 40 1234567"; anything else as stored."""
+    try:
+        number = phonenumbers.parse(e164, "EE")
+    except phonenumbers.NumberParseException:
+        return e164
+    if not phonenumbers.is_valid_number(number):
+        return e164
+    if phonenumbers.region_code_for_number(number) == "EE":
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

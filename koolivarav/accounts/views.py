@@ -42,13 +42,7 @@ class HomeView(auth_views.LoginView):
 
     def get_success_url(self) -> str:
         if getattr(self.request.user, "must_change_password", False):
-            messages.info(
-                self.request,
-                _(
-                    "You are taken straight to your profile page. Please set a password of "
-                    "your own: the temporary one works only until then."
-                ),
-            )
+            # The profile page's own notice says what to do: no second message saying it too.
             return reverse("accounts:profile")
         return super().get_success_url()
 
@@ -97,7 +91,12 @@ class ChildDetailView(LoginRequiredMixin, DetailView):
 
 
 class LogoutView(auth_views.LogoutView):
-    """Logout by POST only (Django's LogoutView refuses GET)."""
+    """Logout by POST only (Django's LogoutView refuses GET); the home page then says so."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, _("You have logged out."))
+        return response
 
 
 @method_decorator(cache_anonymous_page, name="get")

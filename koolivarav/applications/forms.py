@@ -64,6 +64,9 @@ def _is_latin(name: str) -> bool:
     )
 
 
+EMAIL_INVALID = _("Type a valid e-mail address, such as mari@example.ee.")
+
+
 def _name_field(label: "StrOrPromise") -> forms.CharField:
     return forms.CharField(
         label=label,
@@ -97,6 +100,8 @@ class ApplicationForm(forms.Form):
         label=_("Your e-mail"),
         max_length=254,
         validators=[validate_deliverable_email],
+        # Django's own message speaks to the parent formally ("Sisestage …").
+        error_messages={"invalid": EMAIL_INVALID},
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     phone = forms.CharField(
@@ -227,6 +232,8 @@ class EmailConfirmationForm(forms.Form):
         label=_("Type the same e-mail again"),
         max_length=254,
         validators=[validate_deliverable_email],
+        # Django's own message speaks to the parent formally ("Sisestage …").
+        error_messages={"invalid": EMAIL_INVALID},
         widget=forms.EmailInput(attrs={"autocomplete": "off"}),
     )
 
