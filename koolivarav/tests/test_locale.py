@@ -103,6 +103,13 @@ def test_russian_translations_keep_every_placeholder():
     assert broken == []
 
 
+def test_the_russian_catalogue_passes_the_compilers_checks():
+    """What `make compile-messages` checks (python-format placeholders of every form)."""
+    with RU_CATALOGUE.open("rb") as f:
+        catalogue = read_po(f, locale="ru")
+    assert [(m.id, [str(e) for e in errors]) for m, errors in catalogue.check()] == []
+
+
 def test_russian_translations_read_as_russian():
     """Every translation that has words has Cyrillic ones (nothing left in English or Estonian),
     except a few that are names or international as they stand."""
