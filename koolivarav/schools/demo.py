@@ -11,6 +11,11 @@ DEMO_SCHOOL = {
     "short_name": "jpk",
     "portal_url": "http://127.0.0.1:8000/",
     "sender_email": "robot@jpk.example",
+    # The office's contact, as parents see it in the footer and the rejection e-mail.
+    "office_email": "kantselei@jpk.example",
+    "phone": "+3727761234",
+    "postal_address": "Tähe 3, 48105 Jõgeva",
+    "office_hours": "E-R 8.00-16.00",
 }
 
 FIRST_NAMES = [

@@ -186,3 +186,23 @@ def test_the_rejection_of_a_school_without_a_contact_is_as_before(db, smtp_serve
     assert plain.rstrip().endswith("Küsimuste korral võta palun ühendust kooliga.")
     assert "kontaktandmed" not in html
     assert _words_of_html(html) == _words_of_text(plain)
+
+
+def test_the_demo_school_has_a_contact_the_admin_would_accept(db, tmp_path):
+    from django.core.management import call_command
+
+    from koolivarav.schools.demo import DEMO_SCHOOL
+    from koolivarav.schools.forms import SchoolAdminForm
+
+    call_command("load_demo", password_file=tmp_path / "password.txt", stdout=None)
+    demo = School.objects.get(short_name=DEMO_SCHOOL["short_name"])
+    assert demo.has_contact
+    form = SchoolAdminForm(
+        instance=demo,
+        data={
+            field: getattr(demo, field)
+            for field in ("office_email", "phone", "postal_address", "office_hours")
+        },
+    )
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["phone"] == demo.phone
