@@ -88,15 +88,16 @@ def _backoff(attempts: int) -> timedelta:
 
 
 class _OutboxMessage(EmailMultiAlternatives):
-    def message(self) -> Any:
-        message = super().message()
-        if not self.subject.isascii():
+    def message(self, **kwargs: Any) -> Any:
+        message = super().message(**kwargs)
+        if not str(self.subject).isascii():
             # Django encodes a non-ASCII subject without knowing the header's name, so the
             # encoded words start on a folded line ("Subject:" CRLF SP "=?utf-8?…"), which
             # the standard library's parser (and mail clients built on it) reads with a
             # leading space. Encoded knowing its name, the first word stays on the line.
             message.replace_header(
-                "Subject", Header(self.subject, self.encoding or "utf-8", header_name="Subject")
+                "Subject",
+                Header(str(self.subject), self.encoding or "utf-8", header_name="Subject"),
             )
         return message
 
