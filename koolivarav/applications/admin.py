@@ -15,14 +15,31 @@ from django.utils.translation import gettext_lazy as _
 from koolivarav.schools.admin import CappedCountPaginator, SchoolScopedAdmin
 
 from .forms_admin import READY_REASONS, RejectForm
-from .models import Application
+from .models import HELD_BACK, Application
 from .selectors import REVIEW_ORDER, conflicting_applications, match_card, review_queue
 from .services import (
+    AddressNotConfirmed,
     AlreadyDecided,
     EmailBelongsToAnotherAccount,
     approve_application,
     reject_application,
 )
+
+
+class AddressConfirmationFilter(admin.SimpleListFilter):
+    """The queue leaves out applications held back until their address is confirmed; this
+    filter shows them (an office may want to see that a parent has applied)."""
+
+    title = _("e-mail address")
+    parameter_name = "address"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("unconfirmed", _("not confirmed yet (held back)"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "unconfirmed":
+            return queryset.filter(HELD_BACK)
+        return queryset.exclude(HELD_BACK)
 
 
 @admin.register(Application)
@@ -33,7 +50,7 @@ class ApplicationAdmin(SchoolScopedAdmin):
         "created_at", "applicant", "email", "children_list", "conflict", "status", "decided_at",
     ]  # fmt: skip
     list_display_links = ["created_at", "applicant"]
-    list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
+    list_filter = ["status", AddressConfirmationFilter, ("created_at", admin.DateFieldListFilter)]
     search_fields = ["first_name", "last_name", "email"]
     id_code_field = "parent_id_code"  # found by a POSTed form, never in a web address
     list_per_page = 50
@@ -42,7 +59,8 @@ class ApplicationAdmin(SchoolScopedAdmin):
     change_form_template = "admin/applications/application/change_form.html"
     fields = [
         "status", "match", "conflicts", "first_name", "last_name", "parent_id_code", "email",
-        "phone", "language", "created_at", "updated_at", "decided_by", "decided_at",
+        "phone", "language", "created_at", "email_confirmed_at", "updated_at", "decided_by",
+        "decided_at",
         "rejection_reason", "account",
     ]  # fmt: skip
     readonly_fields = tuple(fields)  # type: ignore[arg-type]
@@ -191,6 +209,17 @@ class ApplicationAdmin(SchoolScopedAdmin):
             approve_application(application_id=application.pk, decided_by=request.user)  # type: ignore[arg-type]
         except AlreadyDecided:
             self._tell_already_decided(request, application)
+            return False
+        except AddressNotConfirmed:
+            self.message_user(
+                request,
+                gettext(
+                    "%(name)s: the applicant has not confirmed the e-mail address yet; "
+                    "not approved."
+                )
+                % {"name": application},
+                messages.ERROR,
+            )
             return False
         except EmailBelongsToAnotherAccount:
             self.message_user(

@@ -6,6 +6,10 @@ from django.utils.translation import gettext_lazy as _
 
 from koolivarav.schools.models import School, Student
 
+# Pending applications that wait for the applicant to confirm their address (the school holds
+# them back): the review queue, its notices and approval leave them out.
+HELD_BACK = Q(status="pending", held_until_confirmed=True, email_confirmed_at__isnull=True)
+
 
 class Application(models.Model):
     """A parent's request for an account at one school, naming their children there."""
@@ -47,6 +51,15 @@ class Application(models.Model):
     # When the applicant was last told that someone applied again with their ID code but
     # other contact data (at most once a day, so repeated tries do not flood their inbox).
     conflict_noticed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The receipt (services.send_receipt): when it last went, so that a second try within
+    # minutes sends none; and when its link confirmed the address.
+    receipt_sent_at = models.DateTimeField(_("receipt sent"), null=True, blank=True)
+    email_confirmed_at = models.DateTimeField(_("e-mail address confirmed"), null=True, blank=True)
+    # Set when the school held the application back until its address is confirmed (the
+    # school's setting at the time of applying): until then the review does not see it.
+    held_until_confirmed = models.BooleanField(
+        _("held until the address is confirmed"), default=False
+    )
     account = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -90,6 +103,15 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def is_held_back(self) -> bool:
+        """Pending and waiting for its address to be confirmed: out of the review."""
+        return (
+            self.status == self.Status.PENDING
+            and self.held_until_confirmed
+            and self.email_confirmed_at is None
+        )
 
     @property
     def reference(self) -> str:

@@ -4,8 +4,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import formats, timezone, translation
 
 from koolivarav.accounts.models import AuditEntry, User
@@ -18,10 +20,12 @@ from koolivarav.accounts.services import (
     send_children_added,
     send_login_details,
 )
+from koolivarav.notifications.models import Email
+from koolivarav.notifications.preparers import Prepared, SkipEmail, register
 from koolivarav.notifications.services import queue_email
 from koolivarav.schools.models import School, Student
 
-from .models import Application
+from .models import HELD_BACK, Application
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,9 @@ class ChildrenNotFound(Exception):
     """A child's code no longer matches an active student of the school."""
 
 
-def submit_application(*, school: School, data: ApplicantData, language: str) -> Application:
+def submit_application(
+    *, school: School, data: ApplicantData, language: str, hold: bool = False
+) -> Application:
     """Record a parent's application at the school.
 
     Nobody is logged in here, so a submission may never change what an earlier one said:
@@ -52,6 +58,9 @@ def submit_application(*, school: School, data: ApplicantData, language: str) ->
     - Other contact data: an application of its own. The review shows it beside the others
       for the same ID code, marked as conflicting, and the earlier applicants are told at
       their own addresses (see `_tell_of_another_application`).
+
+    With `hold`, a new application waits out of the review until its address is confirmed
+    (`confirm_address`), and the administrators hear of it only then.
 
     Raises ChildrenNotFound when a code no longer matches an active student (the school
     changed its list between the two steps).
@@ -83,8 +92,10 @@ def submit_application(*, school: School, data: ApplicantData, language: str) ->
                         email=data.email,
                         phone=data.phone,
                         language=language,
+                        held_until_confirmed=hold,
                     )
-                    _notify_administrators(application)
+                    if not hold:
+                        _notify_administrators(application)
                     for earlier in pending:
                         _tell_of_another_application(earlier)
                 application.children.add(*students)
@@ -135,6 +146,120 @@ def _tell_of_another_application(application: Application) -> None:
     )
 
 
+# --- the receipt and the confirmed address ------------------------------------------------
+
+RECEIPT = "applications.receipt"
+# A second submission (Back and "Saada taotlus" again, or applying again) within this time
+# sends no second receipt.
+RECEIPT_INTERVAL = timedelta(minutes=10)
+STATUS_LINK_SALT = "koolivarav.applications.status"
+
+
+def receive_application(*, school: School, data: ApplicantData, language: str) -> Application:
+    """The public form's "Saada taotlus": record the application (see `submit_application`),
+    held back from the review until the address is confirmed when the school says so, and
+    send the receipt with the link that confirms the address — in one transaction, so that
+    a failure half-way leaves neither."""
+    with transaction.atomic():
+        application = submit_application(
+            school=school, data=data, language=language, hold=school.hold_unconfirmed_applications
+        )
+        send_receipt(application=application)
+    return application
+
+
+def send_receipt(*, application: Application) -> bool:
+    """Queue the receipt to the application's own address, unless one went within
+    RECEIPT_INTERVAL; returns whether it was queued.
+
+    The receipt names the parent and the number of children, never a child: whoever typed
+    the children's codes may not be their parent, and the address may be mistyped.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # A conditional UPDATE: of two submissions at the same moment, one sends it.
+        due = Application.objects.filter(pk=application.pk).filter(
+            Q(receipt_sent_at__isnull=True) | Q(receipt_sent_at__lt=now - RECEIPT_INTERVAL)
+        )
+        if not due.update(receipt_sent_at=now):
+            return False
+        application.receipt_sent_at = now
+        queue_email(
+            school=application.school,
+            to=application.email,
+            kind=RECEIPT,
+            template="applications/email/receipt",
+            # The link is signed when the e-mail is sent (see `_prepare_receipt`): the outbox
+            # keeps no working link, and the link's time runs from the sending.
+            context={"application_id": application.pk},
+            language=application.language,
+        )
+    return True
+
+
+def status_link_days() -> int:
+    """How long the receipt's link works: as long as an unconfirmed application is kept."""
+    return int(settings.KOOLIVARAV["UNCONFIRMED_APPLICATION_DAYS"])
+
+
+def status_token(application: Application) -> str:
+    """The signed, time-stamped token of the status link: the application's number only,
+    never an ID code (see selectors.application_for_status_token)."""
+    return signing.dumps(application.pk, salt=STATUS_LINK_SALT)
+
+
+def status_url(application: Application) -> str:
+    path = reverse("applications:status")
+    # In the query string, not the path: neither the request lines nor nginx's access log
+    # keep a query string.
+    return f"{application.school.portal_url.rstrip('/')}{path}?t={status_token(application)}"
+
+
+def _prepare_receipt(email: Email) -> Prepared:
+    application = (
+        Application.objects.select_related("school")
+        .filter(pk=email.context.get("application_id"))
+        .first()
+    )
+    if application is None:
+        raise SkipEmail("The application no longer exists.")
+    return Prepared(
+        context={
+            "first_name": application.first_name,
+            "last_name": application.last_name,
+            "children_count": application.children.count(),
+            "status_url": status_url(application),
+            "held": application.is_held_back,
+            "link_days": status_link_days(),
+        }
+    )
+
+
+register(RECEIPT, _prepare_receipt)
+
+
+def confirm_address(*, application_id: int) -> bool:
+    """The receipt's link was followed and its button pressed: the address is confirmed.
+
+    A held-back application enters the review now, and the administrators are told of it
+    now rather than at submission. Returns whether this call confirmed it (False when it was
+    confirmed already)."""
+    with transaction.atomic():
+        confirmed = Application.objects.filter(
+            pk=application_id, email_confirmed_at__isnull=True
+        ).update(email_confirmed_at=timezone.now())
+        if not confirmed:
+            return False
+        application = Application.objects.select_related("school").get(pk=application_id)
+        if application.held_until_confirmed and application.status == Application.Status.PENDING:
+            _notify_administrators(application)
+        return True
+
+
+class AddressNotConfirmed(Exception):
+    """The school holds this application back until its address is confirmed."""
+
+
 class EmailBelongsToAnotherAccount(Exception):
     """The application's e-mail is another account's: the school must sort it out first."""
 
@@ -160,8 +285,12 @@ def _decide(*, application_id: int, status: str, decided_by: User, **fields: obj
 def approve_application(*, application_id: int, decided_by: User) -> Application:
     """Approve: create the parent's account (or reuse theirs), link the children, and queue
     the e-mail — all in one transaction, so a failure leaves nothing half-done and sends
-    nothing."""
+    nothing. Raises AddressNotConfirmed for an application the school holds back."""
     with transaction.atomic():
+        # Confirming only ever ends a hold, so this check cannot go stale before _decide.
+        if Application.objects.filter(HELD_BACK, pk=application_id).exists():
+            # Login details to an address nobody confirmed could go to a stranger.
+            raise AddressNotConfirmed
         application = _decide(
             application_id=application_id, status=Application.Status.APPROVED, decided_by=decided_by
         )
@@ -264,6 +393,22 @@ def purge_rejected_applications(*, older_than_days: int | None = None) -> int:
     with transaction.atomic():
         expired = Application.objects.filter(
             status=Application.Status.REJECTED, decided_at__lt=cutoff
+        )
+        references = [application.reference for application in expired.only("pk")]
+        anonymise_audit_entries(references=references)
+        deleted = expired.delete()[1].get(Application._meta.label, 0)
+    return deleted
+
+
+def purge_unconfirmed_applications(*, older_than_days: int | None = None) -> int:
+    """Delete held-back applications whose address nobody confirmed within
+    UNCONFIRMED_APPLICATION_DAYS of their last receipt (the link has stopped working by
+    then). Audit entries about them, if any, stay as anonymous stubs. Returns how many."""
+    days = status_link_days() if older_than_days is None else older_than_days
+    cutoff = timezone.now() - timedelta(days=days)
+    with transaction.atomic():
+        expired = Application.objects.filter(HELD_BACK).filter(
+            Q(receipt_sent_at__lt=cutoff) | Q(receipt_sent_at__isnull=True, created_at__lt=cutoff)
         )
         references = [application.reference for application in expired.only("pk")]
         anonymise_audit_entries(references=references)

@@ -11,19 +11,42 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.generic import FormView, TemplateView
+from django.views.generic import FormView, TemplateView, View
 
 from koolivarav.accounts import throttling
 from koolivarav.schools.pagecache import cache_anonymous_page
 
 from .forms import ApplicationForm, EmailConfirmationForm
-from .services import ApplicantData, ChildrenNotFound, submit_application
+from .selectors import (
+    StatusLinkExpired,
+    StatusLinkInvalid,
+    application_for_expired_token,
+    application_for_status_token,
+    masked_email,
+    status_of,
+)
+from .services import (
+    ApplicantData,
+    ChildrenNotFound,
+    confirm_address,
+    receive_application,
+    send_receipt,
+    status_link_days,
+)
 
 STEP1_KEY = "application_step1"
 SUBMITTED_KEY = "application_submitted"
@@ -138,7 +161,7 @@ class ApplicationConfirmView(ApplicationStepMixin, FormView):
         if not throttling.hit(limit, self.data.email.casefold()):
             return throttled(self.request)
         try:
-            submit_application(
+            application = receive_application(
                 school=self.request.school,  # type: ignore[attr-defined]
                 data=self.data,
                 language=self.request.LANGUAGE_CODE,  # type: ignore[attr-defined]
@@ -150,7 +173,10 @@ class ApplicationConfirmView(ApplicationStepMixin, FormView):
             )
             return HttpResponseRedirect(reverse_lazy("applications:start"))
         self.request.session.pop(STEP1_KEY, None)
-        self.request.session[SUBMITTED_KEY] = True
+        self.request.session[SUBMITTED_KEY] = {
+            "masked_email": masked_email(application.email),
+            "held": application.is_held_back,
+        }
         return super().form_valid(form)
 
 
@@ -161,3 +187,101 @@ class ApplicationSubmittedView(TemplateView):
         if not request.session.get(SUBMITTED_KEY):
             return redirect("applications:start")
         return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        submitted = self.request.session.get(SUBMITTED_KEY)
+        if isinstance(submitted, dict):
+            context["masked_email"] = submitted.get("masked_email", "")
+            context["held"] = bool(submitted.get("held"))
+        return context
+
+
+# A token longer than this is no token of ours (ours are about 40 characters).
+MAX_TOKEN_LENGTH = 200
+CONTACT_TEMPLATE = "schools/_contact.html"
+
+
+def contact_template() -> str:
+    """The school's contact block, or a sentence naming the school where there is none."""
+    try:
+        get_template(CONTACT_TEMPLATE)
+    except TemplateDoesNotExist:
+        return "applications/_no_contact.html"
+    return CONTACT_TEMPLATE
+
+
+def _token(data: Any) -> str:
+    token = data.get("t", "")
+    return token if isinstance(token, str) and len(token) <= MAX_TOKEN_LENGTH else ""
+
+
+# The status page is for whoever holds the receipt's link: no copy in any cache.
+@method_decorator(never_cache, name="dispatch")
+class ApplicationStatusView(View):
+    """The receipt's link: the application's state in plain words, and the button that
+    confirms the address.
+
+    Opening the link does not confirm by itself: some mail systems open every link in an
+    e-mail to scan it, and a mistyped address that happens to exist would then be confirmed
+    for the stranger who has it. A person presses the button (POST)."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        token = _token(request.GET)
+        try:
+            application = application_for_status_token(school=request.school, token=token)  # type: ignore[attr-defined]
+        except StatusLinkExpired:
+            return render(
+                request,
+                "applications/status_expired.html",
+                {"token": token, "link_days": status_link_days()},
+            )
+        except StatusLinkInvalid as error:
+            raise Http404 from error
+        status = status_of(application)
+        return render(
+            request,
+            "applications/status.html",
+            {
+                "status": status,
+                "token": token,
+                "may_confirm": application.email_confirmed_at is None
+                and application.status == application.Status.PENDING,
+                "contact_template": contact_template(),
+            },
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        token = _token(request.POST)
+        try:
+            application = application_for_status_token(school=request.school, token=token)  # type: ignore[attr-defined]
+        except StatusLinkExpired:
+            return render(
+                request,
+                "applications/status_expired.html",
+                {"token": token, "link_days": status_link_days()},
+            )
+        except StatusLinkInvalid as error:
+            raise Http404 from error
+        if confirm_address(application_id=application.pk):
+            messages.success(request, _("Thank you: your e-mail address is confirmed."))
+        # A token that passed the signature check holds only URL-safe characters and ":".
+        return HttpResponseRedirect(f"{reverse('applications:status')}?t={token}")
+
+
+@method_decorator(never_cache, name="dispatch")
+class ReceiptResendView(View):
+    """An expired link's "send me a new link": the receipt goes again to the address the
+    application has (never to one typed here). The same answer whatever the link names."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        limit = throttling.limit("application_form_per_address")
+        if not throttling.hit(limit, throttling.client_address(request)):
+            return throttled(request)
+        application = application_for_expired_token(
+            school=request.school,  # type: ignore[attr-defined]
+            token=_token(request.POST),
+        )
+        if application is not None:
+            send_receipt(application=application)
+        return render(request, "applications/status_resent.html")

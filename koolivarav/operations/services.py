@@ -20,7 +20,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from koolivarav.applications.services import purge_rejected_applications
+from koolivarav.applications.services import (
+    purge_rejected_applications,
+    purge_unconfirmed_applications,
+)
 from koolivarav.notifications.services import purge_old_emails
 
 from .models import DailyJob
@@ -96,11 +99,11 @@ def purge_expired_cache_entries() -> int:
 def run_housekeeping() -> dict[str, int]:
     """Remove everything that is older than the retention settings; returns counts per kind.
 
-    Running it twice removes nothing the second time. (Applications never confirmed by the
-    parent would be purged here too, but applications have no such state yet.)
+    Running it twice removes nothing the second time.
     """
     removed = {
         "rejected applications": purge_rejected_applications(),
+        "unconfirmed applications": purge_unconfirmed_applications(),
         "e-mails wiped": purge_old_emails(older_than_days=settings.EMAIL_CONTENT_RETENTION_DAYS),
         **purge_login_records(older_than_days=settings.LOGIN_RECORD_RETENTION_DAYS),
         "expired sessions": purge_expired_sessions(),

@@ -20,6 +20,7 @@ from django.urls import reverse
 from koolivarav.accounts.models import User
 from koolivarav.accounts.tests.factories import PASSWORD, SchoolAdminFactory
 from koolivarav.applications.models import Application
+from koolivarav.applications.services import RECEIPT, confirm_address
 from koolivarav.notifications.models import Email
 from koolivarav.notifications.services import queue_email
 from koolivarav.schools.demo import make_id_code
@@ -156,7 +157,8 @@ def test_database_lost_while_an_application_is_saved(live_server, school, monkey
     browser.get(port, START)
     assert browser.post(port, START, _step1_data(children))[0] == 302
 
-    monkeypatch.setattr(services, "_notify_administrators", drop_the_database_connection)
+    # The receipt is written in the same transaction as the application, after it.
+    monkeypatch.setattr(services, "send_receipt", drop_the_database_connection)
     status, page, headers = browser.post(port, CONFIRM, {"email_again": "mari.maasikas@example.ee"})
     assert status == 503
     assert "Teenus on hetkel kättesaamatu" in page
@@ -260,6 +262,8 @@ def test_identical_submissions_and_approvals_at_the_same_moment(school, smtp_ser
     assert all(status < 500 for status in answers), answers
     application = Application.objects.get()  # one application
     assert set(application.children.all()) == set(children)
+    assert Email.objects.filter(kind=RECEIPT).count() == 1  # one receipt
+    confirm_address(application_id=application.pk)  # the parent followed the receipt's link
 
     # Eight approvals of it at once (double clicks in two tabs, on both servers).
     admin = Browser()
@@ -269,7 +273,7 @@ def test_identical_submissions_and_approvals_at_the_same_moment(school, smtp_ser
         answers = list(pool.map(lambda i: admin.post(servers[i % 2], approve, {})[0], range(8)))
     assert all(status < 500 for status in answers), answers
     assert User.objects.filter(id_code=PARENT).count() == 1  # one account
-    assert Email.objects.filter(to_address="mari.maasikas@example.ee").count() == 1
+    assert Email.objects.filter(to_address="mari.maasikas@example.ee").count() == 2  # + receipt
 
     processes.start_worker()
     processes.start_worker()
@@ -279,7 +283,7 @@ def test_identical_submissions_and_approvals_at_the_same_moment(school, smtp_ser
         "every e-mail sent",
     )
     to_parent = [m for m in smtp_server.messages if m["To"] == "mari.maasikas@example.ee"]
-    assert len(to_parent) == 1  # one e-mail
+    assert len(to_parent) == 2  # one receipt, one login e-mail
     FIGURES["concurrent step 2 submissions"] += 14
     FIGURES["concurrent approvals"] += 8
     FIGURES["applications made by them"] += Application.objects.count()

@@ -107,6 +107,12 @@ def _a_whole_journey(school, school_admin, smtp_server) -> list[str]:
         },
     )
     parent.post(reverse("applications:confirm"), {"email_again": "mari@example.ee"})
+    deliver_due_emails()  # the receipt, with the link that confirms the address
+    [link] = re.findall(r"https://jpk\.example\.ee(/apply/status/\S+)", _plain(smtp_server))
+    assert not re.search(r"\d{11}", link)  # no ID code in the link
+    secrets_seen.append(link.partition("?t=")[2])
+    parent.get(link)
+    parent.post(reverse("applications:status"), {"t": link.partition("?t=")[2]})
     admin = Client(HTTP_HOST="jpk.example.ee")
     log_in_as_administrator(admin, school_admin)
     application = Application.objects.get()
@@ -127,6 +133,10 @@ def _a_whole_journey(school, school_admin, smtp_server) -> list[str]:
         secrets_seen += re.findall(r"Ajutine salasõna on: ([0-9a-f]{8})", body)
         secrets_seen += re.findall(r"/password-reset/\S+", body)
     return secrets_seen
+
+
+def _plain(smtp_server) -> str:
+    return "\n".join(m.get_body(("plain",)).get_content() for m in smtp_server.messages)
 
 
 def _addresses_in(response) -> list[str]:

@@ -28,6 +28,7 @@ from koolivarav.applications.services import (
     reject_application,
     submit_application,
 )
+from koolivarav.applications.tests.receipts import confirm_address_of
 from koolivarav.notifications.models import Email
 from koolivarav.notifications.services import deliver_due_emails
 from koolivarav.schools.demo import make_id_code
@@ -90,6 +91,7 @@ def test_apply_approve_deliver_and_log_in(school, school_admin, smtp_server):
     )
     parent_client.post(reverse("applications:confirm"), {"email_again": "mari.maasikas@example.ee"})
     application = Application.objects.get()
+    confirm_address_of(application, parent_client)
 
     admin = Client(HTTP_HOST="jpk.example.ee")
     log_in_as_administrator(admin, school_admin)
@@ -100,7 +102,8 @@ def test_apply_approve_deliver_and_log_in(school, school_admin, smtp_server):
     assert response.status_code == 302
 
     deliver_due_emails()
-    message = next(m for m in smtp_server.messages if m["To"] == "mari.maasikas@example.ee")
+    to_parent = [m for m in smtp_server.messages if m["To"] == "mari.maasikas@example.ee"]
+    _receipt, message = to_parent  # the receipt, then the login details
     assert message["From"] == "Jõgeva Põhikool <robot@ope.ee>"
     assert message["Subject"].strip() == "[Jõgeva Põhikool] Hindamissüsteemi konto / New account"
     body = message.get_body(("plain",)).get_content()

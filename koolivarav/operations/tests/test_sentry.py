@@ -102,7 +102,7 @@ def test_an_exception_in_a_request_reaches_the_server_without_personal_data(
         "note": "Maasikasõis",
     }
     failure = RuntimeError(f"submitting for {PARENT} <mari@example.ee> failed")
-    with mock.patch("koolivarav.applications.views.submit_application", side_effect=failure):
+    with mock.patch("koolivarav.applications.views.receive_application", side_effect=failure):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.request(
             "POST",

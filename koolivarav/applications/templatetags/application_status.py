@@ -1,0 +1,19 @@
+"""The parent's applications on the home page (accounts' template), without accounts
+importing applications: the home page loads this tag library instead."""
+
+from typing import Any
+
+from django import template
+
+from ..selectors import application_statuses_of_parent
+
+register = template.Library()
+
+
+@register.inclusion_tag("applications/_my_applications.html", takes_context=True)
+def my_applications(context: template.Context) -> dict[str, Any]:
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None:
+        return {"statuses": []}
+    return {"statuses": application_statuses_of_parent(user=user)}
