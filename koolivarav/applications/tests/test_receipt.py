@@ -434,7 +434,7 @@ def test_a_logged_in_parent_sees_their_later_applications_on_the_home_page(
 
     page = _page(client.get("/"))
     assert "My applications" in page
-    assert page.count("for one child") == 1
+    assert page.count("for 1 child") == 1
     assert "not confirmed yet" in page
     assert status_token(later) not in page
     assert not re.search(r"\d{11}", page)
