@@ -127,7 +127,8 @@ def test_the_whole_journey(page, check, live_server, children, secretary, smtp_s
 
     _log_in(page, live_server, "mari maasikas", password)
     expect(page.get_by_role("heading", name="Profiil")).to_be_visible()
-    expect(page.get_by_text("Teid viiakse otse Teie profiili lehele")).to_be_visible()
+    # One notice, speaking to the parent as "sa" (issue 13 item 6).
+    expect(page.get_by_text("Palun määra enne jätkamist oma salasõna.")).to_have_count(1)
     check(page, "profile-first-login")
     page.get_by_label("Aadress").fill("Aia tn 5-12, Jõgeva linn, 48306 Jõgeva maakond")
     page.get_by_label("Telefon").fill("+372 5551 2345")
@@ -211,7 +212,8 @@ def test_the_password_reset_email_and_link(page, check, live_server, school, smt
     page.get_by_role("button", name="Salvesta").click()
     expect(page.get_by_text("Uus salasõna on salvestatud")).to_be_visible()
     _log_in(page, live_server, "mari@example.ee", NEW_PASSWORD)
-    expect(page.get_by_text("Minu lapsed")).to_be_visible()
+    # "Minu lapsed" is also the top bar's link now: the heading is the home page's.
+    expect(page.get_by_role("heading", name="Minu lapsed")).to_be_visible()
 
 
 @pytest.fixture
