@@ -25,6 +25,14 @@ SAMPLES: dict[str, dict] = {
     "applications/email/new_application": {
         "review_url": "https://jpk.example.ee/admin/applications/application/",
     },
+    "applications/email/receipt": {
+        "first_name": "Mari",
+        "last_name": "Maasikas",
+        "children_count": 2,
+        "held": True,
+        "status_url": "https://jpk.example.ee/applications/status/?link=AbC.dEf-123",
+        "link_days": 7,
+    },
     "applications/email/rejected": {
         "first_name": "Mari",
         "reason": "Kärt Maasikas <ei õpi> meie koolis & ei ole meie nimekirjas.",
