@@ -435,3 +435,57 @@ def test_every_email_renders_in_russian(template, school, children):
     assert untranslated_texts(_as_page(body), names) == []
     if html is not None:
         assert untranslated_texts(html.replace("<html", '<html lang="ru"', 1), names) == []
+
+
+def test_the_status_page_is_in_russian_in_every_state(
+    russian_client, school, school_admin, children, settings
+):
+    from koolivarav.applications.services import (
+        approve_application,
+        receive_application,
+        status_url,
+    )
+
+    school.office_email = "kantselei@jpk.example.ee"
+    school.phone = "+3727761234"
+    school.postal_address = "Tähe 3, 48105 Jõgeva"
+    school.office_hours = "E-R 8.00-16.00"
+    school.save()
+    contact = ["kantselei@jpk.example.ee", "Tähe 3, 48105 Jõgeva", "E-R 8.00-16.00"]
+    names = [*_names(school, *children), "Jelena", "Ivanova", *contact]
+
+    def data(email):
+        return ApplicantData(
+            parent_id_code=PARENT_CODE,
+            first_name="Jelena",
+            last_name="Ivanova",
+            email=email,
+            phone="+37255512345",
+            child_id_codes=(children[0].id_code,),
+        )
+
+    approved = receive_application(school=school, data=data("a@example.ee"), language="ru")
+    url = status_url(approved).removeprefix(school.portal_url.rstrip("/"))
+    _assert_russian(russian_client.get(url), names)  # received, address not confirmed
+    token = url.partition("?t=")[2]
+    status = reverse("applications:status")
+    confirmed = russian_client.post(status, {"t": token}, follow=True)  # the button
+    _assert_russian(confirmed, names)  # waiting for the school, with the thank-you
+    approve_application(application_id=approved.pk, decided_by=school_admin)
+    _assert_russian(russian_client.get(url), names)  # approved, login details sent
+
+    rejected = receive_application(school=school, data=data("r@example.ee"), language="ru")
+    Application.objects.filter(pk=rejected.pk).update(email_confirmed_at=rejected.created_at)
+    reject_application(
+        application_id=rejected.pk,
+        decided_by=school_admin,
+        reason="Школа не смогла подтвердить данные заявления.",
+    )
+    rejected_url = status_url(rejected).removeprefix(school.portal_url.rstrip("/"))
+    _assert_russian(russian_client.get(rejected_url), names)  # the reason and the contact
+
+    settings.KOOLIVARAV = {**settings.KOOLIVARAV, "UNCONFIRMED_APPLICATION_DAYS": 0}
+    expired = russian_client.get(url)
+    _assert_russian(expired, names)
+    resent = russian_client.post(reverse("applications:status_resend"), {"t": token})
+    _assert_russian(resent, names)
