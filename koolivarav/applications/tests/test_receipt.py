@@ -287,7 +287,7 @@ def test_the_link_from_the_receipt_shows_the_state_and_opening_it_confirms_nothi
     reader = Client(HTTP_HOST=host_of(school))  # the mail app, or a mail scanner
     page = _page(reader.get(link))
     assert "m•••@example.ee" in page
-    assert "Yes, this is my e-mail address" in page or "minu e-posti aadress" in page
+    assert "Jah, see on minu meiliaadress" in page  # docs/terms.md: e-mail → meiliaadress
     assert Application.objects.get().email_confirmed_at is None  # a GET confirms nothing
 
 
