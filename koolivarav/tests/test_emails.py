@@ -153,3 +153,27 @@ def test_login_details_keep_the_guides_lines_and_say_until_when_the_password_wor
     assert parent.check_password(password)
     assert "Ajutine salasõna kehtib kuni 06.12.2026 kell 10:42." in html
     assert _words_of_html(html) == _words_of_text(plain)
+
+
+@pytest.mark.parametrize(("language", "russian"), [("et", False), ("en", False), ("ru", True)])
+def test_login_details_add_a_russian_part_for_a_russian_speaking_parent(
+    school, parent, smtp_server, language, russian
+):
+    parent.language = language
+    parent.save()
+    with time_machine.travel(datetime(2026, 11, 29, 10, 42, 30, tzinfo=TALLINN), tick=False):
+        send_login_details(user=parent)
+        deliver_due_emails()
+    (message,) = smtp_server.messages
+    plain, html = _parts(message)
+    lines = [line for line in plain.splitlines() if line.strip()]
+    assert lines[0] == "Tere,"  # the guide's lines first, whatever the language
+    password = lines[3].removeprefix("Ajutine salasõna on: ")
+    expected = [
+        "Здравствуйте!",
+        f"Временный пароль: {password}",
+        "Временный пароль действует до 06.12.2026 10:42 (по эстонскому времени).",
+    ]
+    assert all(line in lines for line in expected) is russian
+    assert ('<div lang="ru">' in html) is russian
+    assert _words_of_html(html) == _words_of_text(plain)
