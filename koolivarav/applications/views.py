@@ -19,8 +19,6 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.shortcuts import redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
@@ -199,18 +197,6 @@ class ApplicationSubmittedView(TemplateView):
 
 # A token longer than this is no token of ours (ours are about 40 characters).
 MAX_TOKEN_LENGTH = 200
-CONTACT_TEMPLATE = "schools/_contact.html"
-
-
-def contact_template() -> str:
-    """The school's contact block, or a sentence naming the school where there is none."""
-    try:
-        get_template(CONTACT_TEMPLATE)
-    except TemplateDoesNotExist:
-        return "applications/_no_contact.html"
-    return CONTACT_TEMPLATE
-
-
 def _token(data: Any) -> str:
     token = data.get("t", "")
     return token if isinstance(token, str) and len(token) <= MAX_TOKEN_LENGTH else ""
@@ -247,7 +233,6 @@ class ApplicationStatusView(View):
                 "token": token,
                 "may_confirm": application.email_confirmed_at is None
                 and application.status == application.Status.PENDING,
-                "contact_template": contact_template(),
             },
         )
 

@@ -330,6 +330,12 @@ def test_the_status_page_through_waiting_approved_and_rejected(
     assert "Not approved on" in page
     assert "Vale laps." in page
     assert "How to reach the school" in page
+    assert f"Please contact {school.name}." in page  # no contact details set
+    # With contact details: once, in the page, and not once more in the footer.
+    school.office_email = "kantselei@jpk.example.ee"
+    school.save()
+    page = _page(client.get(f"{STATUS}?t={status_token(other)}"))
+    assert page.count(">kantselei@jpk.example.ee<") == 1
 
 
 def test_the_status_page_names_no_child_and_shows_no_id_code(school, school_client, children):
