@@ -197,6 +197,8 @@ class ApplicationSubmittedView(TemplateView):
 
 # A token longer than this is no token of ours (ours are about 40 characters).
 MAX_TOKEN_LENGTH = 200
+
+
 def _token(data: Any) -> str:
     token = data.get("t", "")
     return token if isinstance(token, str) and len(token) <= MAX_TOKEN_LENGTH else ""
