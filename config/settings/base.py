@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "koolivarav.applications",
     "koolivarav.notifications",
     "koolivarav.operations",
+    "koolivarav.identity",
     "config.apps.KoolivaravAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -18,6 +18,19 @@ DEMO_SCHOOL = {
     "office_hours": "E-R 8.00-16.00",
 }
 
+# People the demo's stand-in identity provider lets one log in as (ID code, given name, family
+# name, as TARA sends them: in capitals). Mari Maasikas is listed in the demo school's records as
+# the guardian of its first two students; Jaan Tamm is a parent the school does not know; Kadri
+# Kask is the demo school's administrator.
+DEMO_PARENT_CODE = "48405172715"
+DEMO_STRANGER_CODE = "37901230223"
+DEMO_ADMIN_CODE = "47703150018"
+DEMO_PEOPLE = [
+    (DEMO_PARENT_CODE, "MARI", "MAASIKAS"),
+    (DEMO_STRANGER_CODE, "JAAN", "TAMM"),
+    (DEMO_ADMIN_CODE, "KADRI", "KASK"),
+]
+
 FIRST_NAMES = [
     "Mari", "Jüri", "Kätlin", "Õnne", "Märt", "Ülle", "Sander", "Liisa", "Tõnis", "Kärt",
     "Mihkel", "Eliise", "Rasmus", "Hanna-Liisa", "Georg", "Šarlotta", "Žanna", "Ott",

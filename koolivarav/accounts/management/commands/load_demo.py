@@ -1,5 +1,4 @@
 import secrets
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -8,12 +7,10 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from koolivarav.accounts.models import User
-from koolivarav.schools.demo import DEMO_SCHOOL, generate_students, make_id_code
+from koolivarav.schools.demo import DEMO_PARENT_CODE, DEMO_SCHOOL, generate_students
 from koolivarav.schools.models import School, SchoolHost, Student
 
 DEMO_ADMIN_EMAIL = "admin@jpk.example"
-# Mari Maasikas, a parent the school's records already know, with two children at the school.
-DEMO_PARENT_CODE = make_id_code(birth=date(1984, 5, 17), female=True, serial=271)
 
 
 class Command(BaseCommand):
