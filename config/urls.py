@@ -10,6 +10,7 @@ urlpatterns = [
     path("", HomeView.as_view(), name="home"),
     path("", include("koolivarav.accounts.urls")),
     path("apply/", include("koolivarav.applications.urls")),
+    path("identity/", include("koolivarav.identity.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),

@@ -393,6 +393,35 @@ if SENTRY_DSN:
     )
 
 # --- Koolivärav --------------------------------------------------------------------------------
+# --- Verified identity: TARA and HarID (koolivarav.identity) -------------------------------
+# Each provider is on when its client id is set. The issuer is where discovery starts
+# (<issuer>/.well-known/openid-configuration): TARA's test service differs from production only
+# here. Register https://<each school host>/identity/<provider>/callback/ with the provider
+# (README, "Verified identity"). The client secret is sent by HTTP Basic and never logged.
+IDENTITY_PROVIDERS: dict[str, dict[str, str]] = {}
+for _provider, _issuer, _scope in (
+    ("tara", "https://tara.ria.ee", "openid"),
+    ("harid", "https://harid.ee", "openid profile personal_code"),
+):
+    _prefix = _provider.upper()
+    if env(f"{_prefix}_CLIENT_ID", default=""):
+        IDENTITY_PROVIDERS[_provider] = {
+            "ISSUER": env(f"{_prefix}_ISSUER", default=_issuer).rstrip("/"),
+            "CLIENT_ID": env(f"{_prefix}_CLIENT_ID"),
+            "CLIENT_SECRET": env(f"{_prefix}_CLIENT_SECRET"),
+            "SCOPE": env(f"{_prefix}_SCOPE", default=_scope),
+        }
+        if not DEBUG and not IDENTITY_PROVIDERS[_provider]["ISSUER"].startswith("https://"):
+            # Also keeps the demo's stand-in provider (plain HTTP on 127.0.0.1) out of production.
+            raise ImproperlyConfigured(f"{_prefix}_ISSUER must be an https:// address.")
+# TARA's ID tokens live 40 seconds: the clocks of TARA and of this server may differ this much.
+IDENTITY_CLOCK_SKEW_SECONDS = env.int("IDENTITY_CLOCK_SKEW_SECONDS", default=10)
+# A provider that does not answer in this time counts as down (the person is told at once).
+IDENTITY_TIMEOUT_SECONDS = env.float("IDENTITY_TIMEOUT_SECONDS", default=5.0)
+# The CA bundle the provider's certificate must chain to (TARA: DigiCert Global Root G2);
+# empty: the system's bundle (certifi).
+IDENTITY_CA_BUNDLE = env("IDENTITY_CA_BUNDLE", default="")
+
 KOOLIVARAV = {
     # Upper bound on how many children one application may name (a family rarely has more;
     # every code is a question to the school's list of students).
@@ -412,6 +441,8 @@ KOOLIVARAV = {
         ),
         "application_per_email": (env.int("APPLICATIONS_PER_EMAIL_HOURLY", default=5), 3600),
         # Distinct valid child codes that are not on the school's list: up to this many a day
+        # Log-ins through TARA or HarID started, and answers from them, per client address.
+        "identity_start_per_address": (env.int("IDENTITY_PER_ADDRESS_HOURLY", default=60), 3600),
         # step 1 names the code; after that it only says that some code is not on the list,
         # so that the form does not tell a stranger who attends the school.
         "unknown_child_codes_per_address": (

@@ -4,7 +4,8 @@ from urllib.parse import urlencode
 
 import segno
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -26,6 +27,7 @@ from .services import (
     second_factor_wait_seconds,
     verify_second_factor,
 )
+from .verified import has_verified_second_factor
 
 
 class SchoolAdminSite(admin.AdminSite):
@@ -52,8 +54,20 @@ class SchoolAdminSite(admin.AdminSite):
             and user.administers(getattr(request, "school", None))
         )
 
+    def requires_verified_login(self, request: HttpRequest) -> bool:
+        """The school lets its administrators in only through TARA (operators excepted)."""
+        school = getattr(request, "school", None)
+        return bool(
+            school is not None and school.admins_require_tara and not request.user.is_superuser  # type: ignore[union-attr]
+        )
+
     def has_permission(self, request: HttpRequest) -> bool:
         if not self.is_school_staff(request):
+            return False
+        if has_verified_second_factor(request):
+            # TARA at "substantial" or "high": two factors already.
+            return True
+        if self.requires_verified_login(request):
             return False
         return not settings.ADMIN_SECOND_FACTOR or request.user.is_verified()  # type: ignore[union-attr]
 
@@ -67,8 +81,22 @@ class SchoolAdminSite(admin.AdminSite):
     def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         # Password accepted but no code yet: on to the code (or to setting up the app).
         if self.is_school_staff(request) and not self.has_permission(request):
+            if self.requires_verified_login(request):
+                # A password is not enough at this school: log out and in through TARA.
+                logout(request)
+                messages.error(
+                    request,
+                    _("This school's administrators log in with ID-card, Mobile-ID or Smart-ID."),
+                )
+                return redirect(reverse("admin:login", current_app=self.name))
             return self._to_second_factor(request)
-        return super().login(request, extra_context)
+        school = getattr(request, "school", None)
+        context = {
+            **(extra_context or {}),
+            "verified_login": school is not None and "tara" in school.offered_identity_providers(),
+            "verified_login_required": school is not None and school.admins_require_tara,
+        }
+        return super().login(request, context)
 
     def _next(self, request: HttpRequest) -> str:
         target = request.POST.get("next") or request.GET.get("next") or ""

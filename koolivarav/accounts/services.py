@@ -84,8 +84,10 @@ def create_parent_account(
     phone: str,
     language: str,
     children: Iterable[Student],
+    must_change_password: bool = True,
 ) -> User:
-    """A new parent account with no usable password: the login-details e-mail brings one."""
+    """A new parent account with no usable password: the login-details e-mail brings one
+    (or, for a parent who proved their identity, none: they log in through the provider)."""
     user = User(
         school=school,
         role=User.Role.PARENT,
@@ -95,7 +97,7 @@ def create_parent_account(
         email=email,
         phone=phone,
         language=language,
-        must_change_password=True,
+        must_change_password=must_change_password,
     )
     user.set_unusable_password()
     user.save()

@@ -38,6 +38,9 @@ class HomeView(auth_views.LoginView):
         user = self.request.user
         if user.is_authenticated:
             context["children"] = children_of(user=user)  # type: ignore[arg-type]
+        else:
+            school = getattr(self.request, "school", None)
+            context["identity_providers"] = school.offered_identity_providers() if school else []
         return context
 
     def get_success_url(self) -> str:

@@ -47,7 +47,8 @@ class ApplicationAdmin(SchoolScopedAdmin):
     """The review queue: pending applications first, each with what the records say."""
 
     list_display = [
-        "created_at", "applicant", "email", "children_list", "conflict", "status", "decided_at",
+        "created_at", "applicant", "email", "children_list", "identity", "conflict", "status",
+        "decided_at",
     ]  # fmt: skip
     list_display_links = ["created_at", "applicant"]
     list_filter = ["status", AddressConfirmationFilter, ("created_at", admin.DateFieldListFilter)]
@@ -58,10 +59,9 @@ class ApplicationAdmin(SchoolScopedAdmin):
     actions = ["approve_selected", "reject_selected"]
     change_form_template = "admin/applications/application/change_form.html"
     fields = [
-        "status", "match", "conflicts", "first_name", "last_name", "parent_id_code", "email",
-        "phone", "language", "created_at", "email_confirmed_at", "updated_at", "decided_by",
-        "decided_at",
-        "rejection_reason", "account",
+        "status", "identity", "match", "conflicts", "first_name", "last_name", "parent_id_code",
+        "email", "phone", "language", "created_at", "email_confirmed_at", "updated_at",
+        "decided_by", "decided_at", "rejection_reason", "account",
     ]  # fmt: skip
     readonly_fields = tuple(fields)  # type: ignore[arg-type]
 
@@ -86,6 +86,26 @@ class ApplicationAdmin(SchoolScopedAdmin):
         return ", ".join(
             f"{c.first_name} {c.last_name} ({c.class_name})" for c in obj.children.all()
         )
+
+    @admin.display(description=_("identity"))
+    def identity(self, obj: Application) -> str:
+        """ "identity verified: Smart-ID, 29.11.2026 10:12", and the records' word on it."""
+        if not obj.is_verified:
+            return gettext("typed in by the applicant")
+        assert obj.identity_verified_at is not None  # noqa: S101 - is_verified says so
+        verified = gettext("identity verified: %(method)s, %(when)s") % {
+            "method": obj.get_identity_method_display(),
+            "when": formats.date_format(
+                timezone.localtime(obj.identity_verified_at), "d.m.Y H:i"
+            ),
+        }
+        if obj.listed_as_guardian:
+            return format_html(
+                '{}<br><strong class="records-match">{}</strong>',
+                verified,
+                gettext("verified, listed as guardian"),
+            )
+        return verified
 
     @admin.display(description=_("conflict"))
     def conflict(self, obj: Application) -> str:

@@ -12,11 +12,12 @@ from koolivarav.accounts import throttling
 from koolivarav.accounts.phones import normalize_phone
 from koolivarav.notifications.addresses import validate_deliverable_email
 from koolivarav.schools.idcodes import clean_id_code, split_id_codes
-from koolivarav.schools.models import School
+from koolivarav.schools.models import IdentityMethod, School
 from koolivarav.schools.selectors import students_matching
 from koolivarav.schools.text import NAME_PATTERN, normalize_name
 
 from .services import ApplicantData
+from .verified import VerifiedParent
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -110,10 +111,29 @@ class ApplicationForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
     )
 
-    def __init__(self, *args: Any, school: School, client_address: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        school: School,
+        client_address: str,
+        verified: VerifiedParent | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.school = school
         self.client_address = client_address
+        self.verified = verified
+        if verified is not None:
+            # The provider's word: shown, not editable (a disabled field ignores what is sent).
+            method = IdentityMethod(verified.method).label
+            for name, value in (
+                ("parent_id_code", verified.id_code),
+                ("first_name", verified.first_name),
+                ("last_name", verified.last_name),
+            ):
+                self.initial[name] = value
+                self.fields[name].disabled = True
+                self.fields[name].help_text = _("Confirmed with %(method)s.") % {"method": method}
         # The browser's own checks would stop a form before the server's clearer messages.
         for field in self.fields.values():
             field.widget.attrs.pop("maxlength", None)
@@ -222,6 +242,8 @@ class ApplicationForm(forms.Form):
             email=data["email"],
             phone=data["phone"],
             child_id_codes=tuple(data["child_id_codes"]),
+            identity_method=self.verified.method if self.verified else "",
+            identity_verified_at=self.verified.verified_at if self.verified else "",
         )
 
 

@@ -4,7 +4,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-from koolivarav.schools.models import School, Student
+from koolivarav.schools.models import IdentityMethod, School, Student
 
 # Pending applications that wait for the applicant to confirm their address (the school holds
 # them back): the review queue, its notices and approval leave them out.
@@ -60,6 +60,15 @@ class Application(models.Model):
     held_until_confirmed = models.BooleanField(
         _("held until the address is confirmed"), default=False
     )
+    # Verified identity (koolivarav.identity): how and when the parent proved that the ID code
+    # and the names are theirs; empty for an application typed in by hand.
+    identity_method = models.CharField(
+        _("identity verified by"), max_length=10, choices=IdentityMethod.choices, blank=True
+    )
+    identity_verified_at = models.DateTimeField(_("identity verified"), null=True, blank=True)
+    # Verified, and listed in the school's records as the guardian of every child applied for
+    # when it was submitted: first in the review queue (see selectors.review_queue).
+    listed_as_guardian = models.BooleanField(_("verified, listed as guardian"), default=False)
     account = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -97,7 +106,8 @@ class Application(models.Model):
         indexes = [
             models.Index(fields=["school", "status", "-created_at"], name="application_status_idx"),
             models.Index(
-                fields=["school", "queue_rank", "-created_at"], name="application_queue_idx"
+                fields=["school", "queue_rank", "-listed_as_guardian", "-created_at"],
+                name="application_queue_idx",
             ),
         ]
 
@@ -112,6 +122,10 @@ class Application(models.Model):
             and self.held_until_confirmed
             and self.email_confirmed_at is None
         )
+
+    @property
+    def is_verified(self) -> bool:
+        return bool(self.identity_method and self.identity_verified_at)
 
     @property
     def reference(self) -> str:

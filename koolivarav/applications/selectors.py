@@ -16,7 +16,9 @@ from koolivarav.schools.models import School, Student
 from .models import HELD_BACK, Application
 from .services import STATUS_LINK_SALT, status_link_days
 
-REVIEW_ORDER = ["queue_rank", "-created_at", "-pk"]
+# Pending first; among them a verified parent the records list as the guardian of every child
+# (a one-click decision) first; then the newest. The index application_queue_idx covers it.
+REVIEW_ORDER = ["queue_rank", "-listed_as_guardian", "-created_at", "-pk"]
 
 
 def review_queue(queryset: QuerySet[Application]) -> QuerySet[Application]:

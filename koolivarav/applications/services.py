@@ -1,5 +1,6 @@
 """State changes of applications."""
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -9,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
 
 from koolivarav.accounts.models import AuditEntry, User
 from koolivarav.accounts.services import (
@@ -23,7 +25,7 @@ from koolivarav.accounts.services import (
 from koolivarav.notifications.models import Email
 from koolivarav.notifications.preparers import Prepared, SkipEmail, register
 from koolivarav.notifications.services import queue_email
-from koolivarav.schools.models import School, Student
+from koolivarav.schools.models import KnownGuardians, School, Student
 
 from .models import HELD_BACK, Application
 
@@ -38,6 +40,10 @@ class ApplicantData:
     email: str
     phone: str
     child_id_codes: tuple[str, ...]
+    # Set when the parent proved their identity (koolivarav.identity): the method and when
+    # (ISO 8601); the ID code and the names above are then the provider's.
+    identity_method: str = ""
+    identity_verified_at: str = ""
 
 
 class ChildrenNotFound(Exception):
@@ -99,6 +105,7 @@ def submit_application(
                     for earlier in pending:
                         _tell_of_another_application(earlier)
                 application.children.add(*students)
+                _record_identity(application, data)
                 return application
         except IntegrityError:
             # The same data was submitted at the same moment by another request; the second
@@ -106,6 +113,30 @@ def submit_application(
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+def _record_identity(application: Application, data: ApplicantData) -> None:
+    """Keep how the parent proved their identity, and whether the school's records list them
+    as the guardian of every child the application now names.
+
+    A verified submission with the same contact data as a typed one makes that one verified
+    (the same person: same ID code, e-mail and phone). A typed submission that adds children
+    to a verified one keeps the verification, but the mark is worked out again over all the
+    children, so a child the records do not link to the parent always takes it away.
+    """
+    if data.identity_method and data.identity_verified_at:
+        application.identity_method = data.identity_method
+        application.identity_verified_at = datetime.fromisoformat(data.identity_verified_at)
+    listed = application.is_verified and all(
+        application.parent_id_code in (child.guardian_id_codes or [])
+        for child in application.children.all()
+    )
+    application.listed_as_guardian = listed
+    Application.objects.filter(pk=application.pk).update(
+        identity_method=application.identity_method,
+        identity_verified_at=application.identity_verified_at,
+        listed_as_guardian=listed,
+    )
 
 
 def _same_contact(application: Application, data: ApplicantData) -> bool:
@@ -165,6 +196,18 @@ def receive_application(*, school: School, data: ApplicantData, language: str) -
             school=school, data=data, language=language, hold=school.hold_unconfirmed_applications
         )
         send_receipt(application=application)
+    if (
+        application.listed_as_guardian
+        and school.known_guardians == KnownGuardians.APPROVE
+        and application.status == Application.Status.PENDING
+    ):
+        # The school lets its records decide: a verified parent listed as the guardian of
+        # every child named. Anything short of that waits for a person (see _record_identity).
+        # When it cannot (the e-mail is another account's), it stays in the queue, marked.
+        with contextlib.suppress(EmailBelongsToAnotherAccount, AlreadyDecided):
+            application = approve_application(
+                application_id=application.pk, decided_by=None, by_records=True
+            )
     return application
 
 
@@ -268,7 +311,9 @@ class AlreadyDecided(Exception):
     """Someone else decided this application first (or it was a double click)."""
 
 
-def _decide(*, application_id: int, status: str, decided_by: User, **fields: object) -> Application:
+def _decide(
+    *, application_id: int, status: str, decided_by: User | None, **fields: object
+) -> Application:
     """Move a pending application to a decision; exactly one of concurrent callers wins.
 
     Runs inside the caller's transaction. The conditional UPDATE is the lock: a second
@@ -282,13 +327,19 @@ def _decide(*, application_id: int, status: str, decided_by: User, **fields: obj
     return Application.objects.select_related("school").get(pk=application_id)
 
 
-def approve_application(*, application_id: int, decided_by: User) -> Application:
+def approve_application(
+    *, application_id: int, decided_by: User | None, by_records: bool = False
+) -> Application:
     """Approve: create the parent's account (or reuse theirs), link the children, and queue
     the e-mail — all in one transaction, so a failure leaves nothing half-done and sends
-    nothing. Raises AddressNotConfirmed for an application the school holds back."""
+    nothing. Raises AddressNotConfirmed for an application the school holds back.
+
+    `by_records`: the school's records approved it (`receive_application`), nobody in
+    person. The parent proved their identity and logs in through the provider, so no
+    temporary password is sent (and the address need not be confirmed for it)."""
     with transaction.atomic():
         # Confirming only ever ends a hold, so this check cannot go stale before _decide.
-        if Application.objects.filter(HELD_BACK, pk=application_id).exists():
+        if not by_records and Application.objects.filter(HELD_BACK, pk=application_id).exists():
             # Login details to an address nobody confirmed could go to a stranger.
             raise AddressNotConfirmed
         application = _decide(
@@ -311,20 +362,29 @@ def approve_application(*, application_id: int, decided_by: User) -> Application
                 phone=application.phone,
                 language=application.language,
                 children=children,
+                must_change_password=not by_records,
             )
-            send_login_details(user=user)
+            if not by_records:
+                send_login_details(user=user)
         else:
             linked = set(user.children.values_list("pk", flat=True))
             new_children = [c for c in children if c.pk not in linked]
             user.children.add(*children)
             send_children_added(user=user, children=new_children or children)
         Application.objects.filter(pk=application.pk).update(account=user)
+        details = ", ".join(f"{c.first_name} {c.last_name} ({c.class_name})" for c in children)
+        if by_records:
+            with translation.override(settings.LANGUAGE_CODE):
+                details = _(
+                    "By the school's records (identity verified with %(method)s, listed as the "
+                    "guardian of every child): %(children)s"
+                ) % {"method": application.get_identity_method_display(), "children": details}
         record(
             school=school,
             actor=decided_by,
             action=AuditEntry.Action.APPROVED,
             target=str(application),
-            details=", ".join(f"{c.first_name} {c.last_name} ({c.class_name})" for c in children),
+            details=details,
             reference=application.reference,
         )
         application.account = user

@@ -26,6 +26,8 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, TemplateView, View
 
 from koolivarav.accounts import throttling
+from koolivarav.accounts.verified import log_in_verified
+from koolivarav.schools.models import IdentityMethod
 from koolivarav.schools.pagecache import cache_anonymous_page
 
 from .forms import ApplicationForm, EmailConfirmationForm
@@ -45,6 +47,7 @@ from .services import (
     send_receipt,
     status_link_days,
 )
+from .verified import forget_verified_parent, verified_parent
 
 STEP1_KEY = "application_step1"
 SUBMITTED_KEY = "application_submitted"
@@ -90,7 +93,14 @@ class ApplicationStartView(ApplicationStepMixin, FormView):
         kwargs = super().get_form_kwargs()
         kwargs["school"] = self.request.school  # type: ignore[attr-defined]
         kwargs["client_address"] = throttling.client_address(self.request)
+        kwargs["verified"] = verified_parent(self.request)
         return kwargs
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["verified"] = verified_parent(self.request)
+        context["identity_providers"] = self.request.school.offered_identity_providers()  # type: ignore[attr-defined]
+        return context
 
     def get_initial(self) -> dict[str, Any]:
         # Back from step 2: the form shows what was typed.
@@ -171,6 +181,31 @@ class ApplicationConfirmView(ApplicationStepMixin, FormView):
             )
             return HttpResponseRedirect(reverse_lazy("applications:start"))
         self.request.session.pop(STEP1_KEY, None)
+        verified = verified_parent(self.request)
+        forget_verified_parent(self.request)
+        if (
+            application.status == application.Status.APPROVED
+            and application.account is not None
+            and verified is not None
+            and application.account.id_code == verified.id_code == application.parent_id_code
+        ):
+            # The school's records approved it at once (School.known_guardians): the parent
+            # proved who they are a moment ago, so they are logged in straight away.
+            log_in_verified(
+                request=self.request,
+                user=application.account,
+                provider="harid" if verified.method == IdentityMethod.HARID else "tara",
+                level=verified.level,
+            )
+            messages.success(
+                self.request,
+                _(
+                    "Your account is ready: the school's records list you as the guardian of "
+                    "the children you applied for, and they are on your page now. Next time, "
+                    "log in the same way."
+                ),
+            )
+            return redirect("home")
         self.request.session[SUBMITTED_KEY] = {
             "masked_email": masked_email(application.email),
             "held": application.is_held_back,

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
@@ -5,6 +6,36 @@ from django.utils.translation import gettext_lazy as _
 from .idcodes import validate_id_code
 from .phones import phone_as_written
 from .text import validate_class_name, validate_person_name
+
+
+class AssuranceLevel(models.TextChoices):
+    """TARA's levels of assurance (eIDAS), lowest first."""
+
+    LOW = "low", _("low")
+    SUBSTANTIAL = "substantial", _("substantial")
+    HIGH = "high", _("high")
+
+
+class IdentityMethod(models.TextChoices):
+    """How a person proved who they are: TARA's `amr` values, and HarID."""
+
+    ID_CARD = "idcard", _("ID-card")
+    MOBILE_ID = "mID", _("Mobile-ID")
+    SMART_ID = "smartid", _("Smart-ID")
+    EIDAS = "eIDAS", _("a European eID (eIDAS)")
+    HARID = "harid", _("HarID")
+
+
+TARA_METHODS = [IdentityMethod.ID_CARD, IdentityMethod.MOBILE_ID, IdentityMethod.SMART_ID]
+
+
+def default_tara_methods() -> list[str]:
+    return [str(method) for method in TARA_METHODS]
+
+
+class KnownGuardians(models.TextChoices):
+    APPROVE = "approve", _("approve at once")
+    QUEUE = "queue", _("first in the queue, marked, for one-click approval")
 
 
 class School(models.Model):
@@ -32,6 +63,43 @@ class School(models.Model):
         help_text=_(
             "Hold an application back from the review until the parent has confirmed "
             "their e-mail address."
+        ),
+    )
+    # Verified identity (koolivarav.identity): which ways in the school offers, when the
+    # installation has the provider configured (settings.IDENTITY_PROVIDERS).
+    tara_login = models.BooleanField(
+        _("log in and apply with ID-card, Mobile-ID or Smart-ID (TARA)"), default=True
+    )
+    tara_methods = models.JSONField(
+        _("TARA methods accepted"),
+        default=default_tara_methods,
+        blank=True,
+        help_text=_("The ways of proving one's identity through TARA that the school accepts."),
+    )
+    tara_level = models.CharField(
+        _("TARA assurance level required"),
+        max_length=12,
+        choices=AssuranceLevel.choices,
+        default=AssuranceLevel.SUBSTANTIAL,
+        help_text=_("ID-card, Mobile-ID and Smart-ID are substantial or high."),
+    )
+    harid_login = models.BooleanField(_("log in and apply with HarID"), default=False)
+    known_guardians = models.CharField(
+        _("verified parents listed as guardians"),
+        max_length=10,
+        choices=KnownGuardians.choices,
+        default=KnownGuardians.QUEUE,
+        help_text=_(
+            "When a parent who proved their identity is listed in the school's records as the "
+            "guardian of every child they apply for."
+        ),
+    )
+    admins_require_tara = models.BooleanField(
+        _("administrators log in only through TARA"),
+        default=False,
+        help_text=_(
+            "Administrators of the school log in to the admin with ID-card, Mobile-ID or "
+            "Smart-ID instead of a password and an authenticator app."
         ),
     )
     # The school's contact, shown to parents (rejection e-mail, status page, error pages,
@@ -73,6 +141,12 @@ class School(models.Model):
     def has_contact(self) -> bool:
         """Whether any of the office's contact details is filled in."""
         return any(getattr(self, field) for field in CONTACT_FIELDS)
+
+    def offered_identity_providers(self) -> list[str]:
+        """The identity providers (koolivarav.identity) the installation has and the school
+        offers, in the order their buttons are shown."""
+        offered = {"tara": self.tara_login, "harid": self.harid_login}
+        return [name for name in settings.IDENTITY_PROVIDERS if offered.get(name)]
 
     @property
     def phone_as_written(self) -> str:

@@ -5,6 +5,8 @@ from typing import Any
 
 from django import template
 
+from koolivarav.schools.models import IdentityMethod
+
 from ..selectors import application_statuses_of_parent
 
 register = template.Library()
@@ -17,3 +19,9 @@ def my_applications(context: template.Context) -> dict[str, Any]:
     if user is None:
         return {"statuses": []}
     return {"statuses": application_statuses_of_parent(user=user)}
+
+
+@register.filter
+def identity_method(value: str) -> str:
+    """"smartid" → "Smart-ID": how a parent proved their identity, in words."""
+    return str(IdentityMethod(value).label) if value in IdentityMethod.values else ""
