@@ -16,7 +16,7 @@ from import_export.admin import ImportExportMixin
 from .admin_lists import DeclaredLookupsOnly, NoIdCodesInSearch
 from .forms import FindByIdCodeForm, SchoolAdminForm, StudentAdminForm, StudentImportForm
 from .idcodes import mask_id_code
-from .models import CONTACT_FIELDS, School, SchoolHost, Student
+from .models import CONTACT_FIELDS, IDENTITY_FIELDS, School, SchoolHost, Student
 from .resources import StudentResource
 from .spreadsheets import StudentCSV, StudentXLSX
 
@@ -205,10 +205,17 @@ class SchoolAdmin(DeclaredLookupsOnly, NoIdCodesInSearch, admin.ModelAdmin):
                 ]
             },
         ),
+        (
+            _("Verified identity (TARA, HarID)"),
+            {"fields": [*IDENTITY_FIELDS, "admins_require_tara"]},
+        ),
         (_("Contact for parents"), {"fields": list(CONTACT_FIELDS)}),
     ]
+    # Whether administrators must use TARA is the operator's: an administrator who turned it
+    # on without an ID code on their account would lock the school out.
     own_school_fieldsets = [
         (None, {"fields": ["hold_unconfirmed_applications"]}),
+        (_("Verified identity (TARA, HarID)"), {"fields": list(IDENTITY_FIELDS)}),
         (_("Contact for parents"), {"fields": list(CONTACT_FIELDS)}),
     ]
 

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.forms import ImportForm
 
 from .idcodes import clean_id_code, split_id_codes
-from .models import CONTACT_FIELDS, School, Student
+from .models import CONTACT_FIELDS, IDENTITY_FIELDS, IdentityMethod, School, Student
 from .phones import normalize_phone
 from .spreadsheets import check_file_size, file_too_large
 from .text import normalize_name
@@ -39,9 +39,25 @@ class SchoolAdminForm(forms.ModelForm):
     """A school as the admin edits it. These are the fields a school's administrator may
     change; SchoolAdmin gives an operator the rest as well (its fieldsets)."""
 
+    tara_methods = forms.MultipleChoiceField(
+        label=_("TARA methods accepted"),
+        choices=[(m.value, m.label) for m in IdentityMethod if m != IdentityMethod.HARID],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("The ways of proving one's identity through TARA that the school accepts."),
+    )
+
     class Meta:
         model = School
-        fields = ["hold_unconfirmed_applications", *CONTACT_FIELDS]
+        fields = ["hold_unconfirmed_applications", *IDENTITY_FIELDS, *CONTACT_FIELDS]
+
+    def clean_tara_methods(self) -> list[str]:
+        methods = self.cleaned_data["tara_methods"]
+        if self.cleaned_data.get("tara_login") and not methods:
+            raise forms.ValidationError(
+                _("Choose at least one method, or turn off logging in through TARA.")
+            )
+        return list(methods)
 
     def clean_phone(self) -> str:
         phone = self.cleaned_data["phone"]

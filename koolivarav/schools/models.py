@@ -155,6 +155,8 @@ class School(models.Model):
 
 # The school's contact for parents; a school's own administrators may change these.
 CONTACT_FIELDS = ("office_email", "phone", "postal_address", "office_hours")
+# How parents may prove their identity; a school's own administrators may change these too.
+IDENTITY_FIELDS = ("tara_login", "tara_methods", "tara_level", "harid_login", "known_guardians")
 
 
 class SchoolHost(models.Model):

@@ -201,8 +201,17 @@ def test_the_demo_school_has_a_contact_the_admin_would_accept(db, tmp_path):
         instance=demo,
         data={
             field: getattr(demo, field)
-            for field in ("office_email", "phone", "postal_address", "office_hours")
-        },
+            for field in (
+                "office_email",
+                "phone",
+                "postal_address",
+                "office_hours",
+                "tara_login",
+                "tara_methods",
+                "tara_level",
+                "known_guardians",
+            )
+        },  # fmt: skip
     )
     assert form.is_valid(), form.errors
     assert form.cleaned_data["phone"] == demo.phone

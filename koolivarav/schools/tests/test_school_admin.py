@@ -24,9 +24,18 @@ def change_url(school: School) -> str:
     return reverse("admin:schools_school_change", args=[school.pk])
 
 
+# How parents prove their identity (an unchecked box is not sent: HarID stays off).
+IDENTITY = {
+    "tara_login": "on",
+    "tara_methods": ["idcard", "mID", "smartid"],
+    "tara_level": "substantial",
+    "known_guardians": "queue",
+}
+
+
 def _own_school_post(**overrides: str) -> dict[str, str]:
     # An unchecked checkbox is simply not sent: hold_unconfirmed_applications becomes False.
-    return {**CONTACT, **overrides}
+    return {**CONTACT, **IDENTITY, **overrides}
 
 
 @pytest.fixture
@@ -168,7 +177,7 @@ def test_a_wrong_office_email_is_refused(admin_client_of_school, school, address
 def test_every_contact_field_may_stay_empty(admin_client_of_school, school):
     response = admin_client_of_school.post(
         change_url(school),
-        {"office_email": "", "phone": "", "postal_address": "", "office_hours": ""},
+        {"office_email": "", "phone": "", "postal_address": "", "office_hours": "", **IDENTITY},
     )
     assert response.status_code == 302
     school.refresh_from_db()
@@ -197,6 +206,8 @@ def test_an_operator_changes_every_field_and_the_hosts(operator_client, school):
             "notify_admins_of_new_applications": "on",
             "hold_unconfirmed_applications": "on",
             **CONTACT,
+            **IDENTITY,
+            "admins_require_tara": "on",
             "hosts-TOTAL_FORMS": "1",
             "hosts-INITIAL_FORMS": "1",
             "hosts-MIN_NUM_FORMS": "0",
@@ -210,6 +221,37 @@ def test_an_operator_changes_every_field_and_the_hosts(operator_client, school):
     school.refresh_from_db()
     assert school.sender_email == "kool@jpk.example.ee"
     assert school.phone == "+3727761234"
+    assert school.admins_require_tara
+
+
+def test_a_school_admin_chooses_how_parents_prove_their_identity(admin_client_of_school, school):
+    response = admin_client_of_school.post(
+        change_url(school),
+        _own_school_post(
+            tara_methods=["smartid", "eIDAS"],
+            tara_level="high",
+            harid_login="on",
+            known_guardians="approve",
+            admins_require_tara="on",  # the operator's: ignored
+        ),
+    )
+    assert response.status_code == 302
+    school.refresh_from_db()
+    assert school.tara_methods == ["smartid", "eIDAS"]
+    assert school.tara_level == "high"
+    assert school.harid_login
+    assert school.known_guardians == "approve"
+    assert not school.admins_require_tara
+
+
+def test_tara_needs_at_least_one_method(admin_client_of_school, school):
+    response = admin_client_of_school.post(change_url(school), _own_school_post(tara_methods=[]))
+    assert response.status_code == 200
+    assert "Choose at least one method" in str(response.context["adminform"].form.errors) or (
+        "Vali vähemalt üks" in str(response.context["adminform"].form.errors)
+    )
+    school.refresh_from_db()
+    assert school.tara_methods == ["idcard", "mID", "smartid"]
 
 
 def test_an_operator_sees_every_school_in_the_list(operator_client, school, other_school):
