@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 DEV := DEBUG=true
+# The demo's stand-in for TARA (koolivarav.identity.standin), on the next port: DEBUG only.
+IDP_PORT ?= $(shell echo $$(($(PORT) + 1)))
+DEMO_IDENTITY := TARA_ISSUER=http://127.0.0.1:$(IDP_PORT) TARA_CLIENT_ID=demo-tara TARA_CLIENT_SECRET=demo-tara-secret
 
 .PHONY: setup run test test-fast lint format messages compile-messages bench security clean
 
@@ -29,11 +32,12 @@ run: setup
 	@mkdir -p var/static  # the demo's SQLite file and static files (settings create no folders)
 	$(DEV) $(BIN)/python manage.py migrate --no-input
 	$(DEV) $(BIN)/python manage.py createcachetable
-	$(DEV) $(BIN)/python manage.py load_demo --port $(PORT)
-	@echo "Starting the e-mail worker (e-mails are printed here) and the site at http://127.0.0.1:$(PORT)/"
+	$(DEV) $(DEMO_IDENTITY) $(BIN)/python manage.py load_demo --port $(PORT)
+	@echo "Starting the e-mail worker (e-mails are printed here), the stand-in TARA at http://127.0.0.1:$(IDP_PORT)/ and the site at http://127.0.0.1:$(PORT)/"
 	@$(DEV) $(BIN)/python manage.py run_worker & worker=$$!; \
-	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	  $(DEV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	  $(DEV) $(BIN)/python manage.py run_identity_standin --port $(IDP_PORT) & idp=$$!; \
+	  trap 'kill $$worker $$idp 2>/dev/null' EXIT INT TERM; \
+	  $(DEV) $(DEMO_IDENTITY) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## make test: set up and run the whole suite (DATABASE_URL chooses the database; SQLite by default).
 test: setup node_modules/.installed

@@ -7,8 +7,14 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from koolivarav.accounts.models import User
-from koolivarav.schools.demo import DEMO_PARENT_CODE, DEMO_SCHOOL, generate_students
-from koolivarav.schools.models import School, SchoolHost, Student
+from koolivarav.schools.demo import (
+    DEMO_ADMIN_CODE,
+    DEMO_PARENT_CODE,
+    DEMO_SCHOOL,
+    DEMO_STRANGER_CODE,
+    generate_students,
+)
+from koolivarav.schools.models import KnownGuardians, School, SchoolHost, Student
 
 DEMO_ADMIN_EMAIL = "admin@jpk.example"
 
@@ -33,7 +39,9 @@ class Command(BaseCommand):
         url = f"http://127.0.0.1:{options['port']}/"
         school, _created = School.objects.get_or_create(
             short_name=DEMO_SCHOOL["short_name"],
-            defaults={**DEMO_SCHOOL, "portal_url": url},
+            # The demo shows the records deciding: a verified parent listed as the guardian of
+            # every child applied for is approved and logged in at once (new schools: queued).
+            defaults={**DEMO_SCHOOL, "portal_url": url, "known_guardians": KnownGuardians.APPROVE},
         )
         for host in ("127.0.0.1", "localhost"):
             SchoolHost.objects.get_or_create(hostname=host, defaults={"school": school})
@@ -55,8 +63,9 @@ class Command(BaseCommand):
                 admin = User(
                     school=school,
                     email=DEMO_ADMIN_EMAIL,
-                    first_name="Kooli",
-                    last_name="Administraator",
+                    first_name="Kadri",
+                    last_name="Kask",
+                    id_code=DEMO_ADMIN_CODE,
                     role=User.Role.SCHOOL_ADMIN,
                     is_staff=True,
                 )
@@ -64,6 +73,9 @@ class Command(BaseCommand):
             admin.save()
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
+        if not admin.id_code:  # a demo made before verified identity came
+            admin.id_code = DEMO_ADMIN_CODE
+            admin.save(update_fields=["id_code"])
         password = password_file.read_text().strip()
 
         self.stdout.write(self.style.SUCCESS(f"Demo school: {school.name} at {url}"))
@@ -82,3 +94,15 @@ class Command(BaseCommand):
         ]:
             self.stdout.write(f"    {student.id_code}  {student.full_name}, {student.class_name}")
         self.stdout.write(f"  A parent the school already knows (ID code): {DEMO_PARENT_CODE}")
+        tara = settings.IDENTITY_PROVIDERS.get("tara")
+        if tara:
+            self.stdout.write(
+                f"  Log in or apply with ID-card, Mobile-ID or Smart-ID: TARA at {tara['ISSUER']}"
+            )
+            if tara["ISSUER"].startswith("http://127.0.0.1"):
+                self.stdout.write(
+                    "    (the demo's stand-in: pick Mari Maasikas, listed as the guardian of two"
+                    f" students ({DEMO_PARENT_CODE}); Jaan Tamm, whom the school does not know"
+                    f" ({DEMO_STRANGER_CODE}); or Kadri Kask, the administrator"
+                    f" ({DEMO_ADMIN_CODE}), who gets into the admin without an app's code)"
+                )
