@@ -14,6 +14,7 @@ from log_request_id.filters import RequestIDFilter
 from koolivarav.accounts.tests.factories import log_in_as_administrator
 from koolivarav.accounts.tests.worker import run_queued_tasks
 from koolivarav.applications.models import Application
+from koolivarav.identity.tests.conftest import tara  # noqa: F401 - the stand-in TARA fixture
 from koolivarav.notifications.services import deliver_due_emails
 from koolivarav.operations.logging import JsonFormatter, PlainFormatter
 from koolivarav.schools.demo import make_id_code
@@ -180,3 +181,58 @@ def test_the_admins_searches_log_no_id_code_and_put_none_in_an_address(
     assert len(addresses) > 100
     assert code not in logged
     assert [a for a in addresses if code in a.replace("%20", "").replace("+", "")] == []
+
+
+def test_the_verified_identity_journeys_log_no_id_code_or_secret(school, request, caplog, settings):
+    """Through the stand-in TARA: a known guardian applies and the records approve them, a
+    stranger is refused for a low level, an administrator enters the admin; no ID code, no
+    client secret and no authorization code in any log line or any address."""
+    from koolivarav.accounts.tests.factories import SchoolAdminFactory
+    from koolivarav.identity.tests.conftest import (
+        ADMIN_CODE,
+        PARENT_CODE,
+        SECRET,
+        STRANGER_CODE,
+        through_provider,
+    )
+
+    provider = request.getfixturevalue("tara")
+    caplog.set_level(logging.DEBUG)
+    settings.LOG_REQUESTS = True
+    school.known_guardians = "approve"
+    school.save()
+    child = StudentFactory(school=school, guardian_id_codes=[PARENT_CODE])
+    SchoolAdminFactory(school=school, id_code=ADMIN_CODE)
+    addresses: list[str] = []
+
+    parent = Client(HTTP_HOST="jpk.example.ee")
+    addresses += _addresses_in(through_provider(parent, purpose="apply"))
+    addresses += _addresses_in(parent.get(reverse("applications:start")))
+    data = {"child_id_codes": child.id_code, "email": "mari@example.ee", "phone": "5551 2345"}
+    addresses += _addresses_in(parent.post(reverse("applications:start"), data))
+    addresses += _addresses_in(
+        parent.post(reverse("applications:confirm"), {"email_again": "mari@example.ee"})
+    )
+    assert parent.session["_auth_user_id"]  # approved by the records, logged in
+    addresses += _addresses_in(parent.get("/"))
+
+    provider.auto_choice = (STRANGER_CODE, "mID")
+    provider.claims_override = {"acr": "low"}
+    stranger = Client(HTTP_HOST="jpk.example.ee")
+    addresses += _addresses_in(through_provider(stranger))
+    provider.claims_override = {}
+
+    provider.auto_choice = (ADMIN_CODE, "idcard")
+    admin = Client(HTTP_HOST="jpk.example.ee")
+    addresses += _addresses_in(through_provider(admin, purpose="admin"))
+    addresses += _addresses_in(admin.get("/admin/applications/application/"))
+
+    logged = "\n".join(
+        f"{record.getMessage()} {record.args!r} {getattr(record, 'request', '')!r}"
+        for record in caplog.records
+    )
+    assert "ID token refused" in logged or "level" in logged  # the refusal was logged
+    codes = [PARENT_CODE, STRANGER_CODE, ADMIN_CODE, child.id_code]
+    for secret in [*codes, SECRET]:
+        assert secret not in logged
+        assert not any(secret in address for address in addresses)
