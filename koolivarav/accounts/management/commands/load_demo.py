@@ -94,6 +94,12 @@ class Command(BaseCommand):
         ]:
             self.stdout.write(f"    {student.id_code}  {student.full_name}, {student.class_name}")
         self.stdout.write(f"  A parent the school already knows (ID code): {DEMO_PARENT_CODE}")
+        for student in Student.objects.filter(school=school).order_by("last_name"):
+            if DEMO_PARENT_CODE not in student.guardian_id_codes:
+                continue
+            self.stdout.write(
+                f"    her child in the records: {student.id_code}  {student.full_name}"
+            )
         tara = settings.IDENTITY_PROVIDERS.get("tara")
         if tara:
             self.stdout.write(
