@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     # Before our apps, so koolivarav.accounts.admin can take the TOTP devices out of the admin.
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "koolivarav.accounts",
     "koolivarav.schools",
     "koolivarav.applications",

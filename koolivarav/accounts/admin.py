@@ -7,6 +7,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from koolivarav.notifications.addresses import validate_deliverable_email
@@ -16,9 +17,11 @@ from koolivarav.schools.idcodes import mask_id_code
 from .models import AuditEntry, User
 from .services import change_email, change_role, resend_login_details, reset_second_factor
 
-# The secrets of the authenticator apps are nobody's to see: django-otp's own admin goes.
-if admin.site.is_registered(TOTPDevice):
-    admin.site.unregister(TOTPDevice)
+# The secrets of the authenticator apps, and the recovery codes (only their hashes are
+# stored), are nobody's to see: django-otp's own admin goes.
+for device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(device_model):
+        admin.site.unregister(device_model)
 
 
 class UserAdminForm(forms.ModelForm):

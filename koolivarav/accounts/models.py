@@ -184,6 +184,8 @@ class AuditEntry(models.Model):
         CHILDREN_ADDED = "children_added", _("added children to an account")
         SECOND_FACTOR_ENROLLED = "2fa_enrolled", _("set up an authenticator app")
         SECOND_FACTOR_RESET = "2fa_reset", _("reset the second factor")
+        RECOVERY_CODES_MADE = "2fa_recovery_made", _("made recovery codes")
+        RECOVERY_CODE_USED = "2fa_recovery_used", _("logged in with a recovery code")
         EMAIL_CHANGED = "email_changed", _("changed an e-mail address")
         ROLE_CHANGED = "role_changed", _("changed a role")
 

@@ -12,9 +12,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import get_language
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from koolivarav.notifications.models import Email
@@ -282,7 +284,17 @@ def answer_password_reset_request(*, school_id: int, identifier: str, language: 
     return queued
 
 
-# --- The administrators' second factor (TOTP) ------------------------------------------------
+# --- The administrators' second factor (TOTP) and its recovery codes --------------------------
+
+RECOVERY_CODE_COUNT = 10
+# Ten characters of an alphabet without 0, O, 1, I and L (the codes are read off paper and
+# typed by hand): about 49 bits each, shown as two groups of five such as "7KQ2M-XR4TD".
+RECOVERY_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+RECOVERY_CODE_LENGTH = 10
+# With this many codes or fewer left, the admin asks for new ones.
+RECOVERY_CODES_FEW = 3
+RECOVERY_CODES_DEVICE_NAME = "Recovery codes"
+_RECOVERY_CODE_SALT = "koolivarav.accounts.recovery_code"
 
 
 def second_factor_enrolment(*, user: User) -> TOTPDevice:
@@ -294,12 +306,17 @@ def second_factor_enrolment(*, user: User) -> TOTPDevice:
     return device
 
 
-def confirm_second_factor(*, user: User, device: TOTPDevice, code: str) -> bool:
-    """True when the app shows the right code; the device then counts for every later login."""
+def confirm_second_factor(*, user: User, device: TOTPDevice, code: str) -> list[str] | None:
+    """The person's first recovery codes when the app shows the right code (the device then
+    counts for every later login); None when it does not.
+
+    The codes are made in the same transaction as the confirmation: nobody has an app and no
+    way back in when the phone is lost.
+    """
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
         if device.confirmed or not device.verify_token(code):
-            return False
+            return None
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
@@ -310,22 +327,122 @@ def confirm_second_factor(*, user: User, device: TOTPDevice, code: str) -> bool:
                 action=AuditEntry.Action.SECOND_FACTOR_ENROLLED,
                 target=user.get_full_name(),
             )
-    return True
+        return make_recovery_codes(user=user)
 
 
-def verify_second_factor(*, user: User, code: str) -> TOTPDevice | None:
-    """The confirmed device that accepts this code, if any (wrong codes slow further tries)."""
-    with transaction.atomic():
-        for device in TOTPDevice.objects.filter(user=user, confirmed=True).select_for_update():
-            if device.verify_token(code):
-                return device
+def recovery_code_from(text: str) -> str | None:
+    """The recovery code in what was typed, as it is hashed; None when it cannot be one.
+
+    Spaces, hyphens and lower case are forgiven: the codes are copied from paper.
+    """
+    code = "".join(text.split()).replace("-", "").upper()
+    if len(code) == RECOVERY_CODE_LENGTH and all(ch in RECOVERY_CODE_ALPHABET for ch in code):
+        return code
     return None
+
+
+def _recovery_code_digests(code: str) -> list[str]:
+    """What django-otp's StaticToken.token holds for this code: a keyed hash, never the code.
+
+    django-otp keeps static tokens in clear; hashed, a copy of the database, the SQL log at
+    DEBUG and django-otp's own admin show nothing that passes the second factor. Every key
+    still accepted (SECRET_KEY_FALLBACKS) gives a digest, so rotating the key keeps the codes.
+    The field holds 16 characters: 64 bits of the HMAC, plenty for 49 bits of code.
+    """
+    return [
+        salted_hmac(_RECOVERY_CODE_SALT, code, secret=key, algorithm="sha256").hexdigest()[:16]
+        for key in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    ]
+
+
+def make_recovery_codes(*, user: User) -> list[str]:
+    """New recovery codes for the person, grouped for reading; earlier ones stop working now.
+
+    The codes exist in clear only in the returned list, to be shown once: what is stored are
+    their digests (see `_recovery_code_digests`).
+    """
+    codes = [
+        "".join(secrets.choice(RECOVERY_CODE_ALPHABET) for _ in range(RECOVERY_CODE_LENGTH))
+        for _ in range(RECOVERY_CODE_COUNT)
+    ]
+    with transaction.atomic():
+        device = StaticDevice.objects.select_for_update().filter(user=user).order_by("pk").first()
+        if device is None:
+            device = StaticDevice.objects.create(user=user, name=RECOVERY_CODES_DEVICE_NAME)
+        # The device stays (a session it verified stays verified); its codes are replaced.
+        device.token_set.all().delete()
+        StaticToken.objects.bulk_create(
+            StaticToken(device=device, token=_recovery_code_digests(code)[0]) for code in codes
+        )
+        record(
+            school=user.school,
+            actor=user,
+            action=AuditEntry.Action.RECOVERY_CODES_MADE,
+            target=user.get_full_name(),
+            reference=_reference(user),
+            after=str(len(codes)),
+        )
+    return [f"{code[:5]}-{code[5:]}" for code in codes]
+
+
+def recovery_codes_left(*, user: User) -> int:
+    """How many of the person's recovery codes are still unused."""
+    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+def _use_recovery_code(device: StaticDevice, code: str) -> bool:
+    # django-otp's own check (its throttling; the token deleted once it matched), given the
+    # digest that is stored if any of them is.
+    digests = _recovery_code_digests(code)
+    stored = device.token_set.filter(token__in=digests).values_list("token", flat=True).first()
+    return bool(device.verify_token(stored or digests[0]))
+
+
+def verify_second_factor(*, user: User, code: str) -> TOTPDevice | StaticDevice | None:
+    """The device that accepts this code: the authenticator app its six digits, the recovery
+    codes one of theirs (used up then, and recorded); None for a wrong code.
+
+    Both kinds share one back-off: a wrong code of either kind slows down the next try of
+    both, so the recovery codes give a guesser no tries of their own; a right one frees both.
+    """
+    recovery_code = recovery_code_from(code)
+    with transaction.atomic():
+        apps = list(TOTPDevice.objects.filter(user=user, confirmed=True).select_for_update())
+        recovery = list(StaticDevice.objects.filter(user=user, confirmed=True).select_for_update())
+        accepted: TOTPDevice | StaticDevice | None
+        if recovery_code is None:
+            accepted = next((device for device in apps if device.verify_token(code)), None)
+            untried: list[TOTPDevice | StaticDevice] = [*recovery]
+        else:
+            accepted = next((d for d in recovery if _use_recovery_code(d, recovery_code)), None)
+            untried = [*apps]
+        # The devices tried counted the attempt themselves (django-otp's throttling).
+        for device in [*apps, *recovery]:
+            if accepted is not None and device != accepted:
+                device.throttle_reset()
+            elif accepted is None and device in untried:
+                device.throttle_increment()
+        if isinstance(accepted, StaticDevice):
+            record(
+                school=user.school,
+                actor=user,
+                action=AuditEntry.Action.RECOVERY_CODE_USED,
+                target=user.get_full_name(),
+                reference=_reference(user),
+                # How many codes are left after this one.
+                after=str(recovery_codes_left(user=user)),
+            )
+    return accepted
 
 
 def second_factor_wait_seconds(*, user: User) -> int:
     """How long this person must wait before the next code is checked (0: not paused)."""
     waits = []
-    for device in TOTPDevice.objects.filter(user=user, confirmed=True):
+    devices = [
+        *TOTPDevice.objects.filter(user=user, confirmed=True),
+        *StaticDevice.objects.filter(user=user, confirmed=True),
+    ]
+    for device in devices:
         allowed, data = device.verify_is_allowed()
         if not allowed and data and "locked_until" in data:
             waits.append((data["locked_until"] - timezone.now()).total_seconds())
@@ -337,12 +454,14 @@ def has_second_factor(*, user: User) -> bool:
 
 
 def reset_second_factor(*, user: User, actor: User) -> bool:
-    """A lost phone: the person sets up a new app at their next login, and is told so.
+    """A lost phone: the person sets up a new app at their next login, and is told so. The
+    recovery codes go too (new ones come with the new app).
 
     False (and nothing recorded) when the person has no authenticator app to reset.
     """
     _check_may_change(actor=actor, user=user)
     with transaction.atomic():
+        StaticDevice.objects.filter(user=user).delete()
         devices = TOTPDevice.objects.filter(user=user)
         confirmed = devices.filter(confirmed=True).count()
         if not devices.delete()[0]:
