@@ -11,23 +11,39 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django_otp import login as otp_login
+from django_otp.plugins.otp_static.models import StaticDevice
 
 from koolivarav.schools.admin_lists import guard_admin_class
 
 from .forms import SecondFactorForm
 from .services import (
+    RECOVERY_CODES_FEW,
     confirm_second_factor,
     has_second_factor,
+    make_recovery_codes,
+    recovery_codes_left,
     second_factor_enrolment,
     second_factor_wait_seconds,
     verify_second_factor,
 )
 from .verified import has_verified_second_factor
+
+# The recovery codes just made, from the request that made them to the page that shows them.
+RECOVERY_CODES_SESSION_KEY = "koolivarav.recovery_codes"
+
+
+class _ShownOnce(tuple[str, ...]):
+    """Recovery codes for the page's template, which shows them, and for no log line: at DEBUG,
+    Django's template engine logs its whole context, repr() and all, for a missing variable."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} recovery codes>"
 
 
 class SchoolAdminSite(admin.AdminSite):
@@ -75,6 +91,11 @@ class SchoolAdminSite(admin.AdminSite):
         return [
             path("second-factor/", self.second_factor_verify, name="second_factor"),
             path("second-factor/setup/", self.second_factor_setup, name="second_factor_setup"),
+            path(
+                "second-factor/recovery-codes/",
+                self.admin_view(self.second_factor_recovery_codes),
+                name="second_factor_recovery_codes",
+            ),
             *super().get_urls(),
         ]
 
@@ -127,13 +148,14 @@ class SchoolAdminSite(admin.AdminSite):
         user = request.user
         if not has_second_factor(user=user):  # type: ignore[arg-type]
             return self._to_second_factor(request)
-        form = SecondFactorForm(request.POST or None)
+        form = SecondFactorForm(request.POST or None, accept_recovery_code=True)
         if request.method == "POST" and form.is_valid():
             wait = second_factor_wait_seconds(user=user)  # type: ignore[arg-type]
             code = form.cleaned_data["code"]
             device = None if wait else verify_second_factor(user=user, code=code)  # type: ignore[arg-type]
             if device is not None:
                 otp_login(request, device)
+                self._tell_recovery_codes_left(request, used=isinstance(device, StaticDevice))
                 return redirect(self._next(request))
             if wait:
                 form.add_error(
@@ -170,10 +192,11 @@ class SchoolAdminSite(admin.AdminSite):
         device = second_factor_enrolment(user=user)  # type: ignore[arg-type]
         form = SecondFactorForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            if confirm_second_factor(user=user, device=device, code=form.cleaned_data["code"]):  # type: ignore[arg-type]
+            codes = confirm_second_factor(user=user, device=device, code=form.cleaned_data["code"])  # type: ignore[arg-type]
+            if codes is not None:
                 device.refresh_from_db()
                 otp_login(request, device)
-                return redirect(self._next(request))
+                return self._show_recovery_codes(request, codes)
             form.add_error(
                 "code",
                 _(
@@ -193,4 +216,66 @@ class SchoolAdminSite(admin.AdminSite):
                 "qr_code": segno.make(device.config_url, error="m").svg_data_uri(scale=5),
                 "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
             },
+        )
+
+    def second_factor_recovery_codes(self, request: HttpRequest) -> HttpResponse:
+        """The recovery codes just made, shown this once; a POST makes new ones.
+
+        The codes travel from the request that made them to this page in the session, never
+        in an address, and leave it as they are shown: reloading shows only how many are left.
+        """
+        user = request.user
+        if not has_second_factor(user=user):  # type: ignore[arg-type]
+            # In through TARA, or the second factor off for a demo: no codes to make.
+            return redirect(self._next(request))
+        if request.method == "POST":
+            return self._show_recovery_codes(request, make_recovery_codes(user=user))  # type: ignore[arg-type]
+        codes = request.session.pop(RECOVERY_CODES_SESSION_KEY, None)
+        return TemplateResponse(
+            request,
+            "admin/second_factor_recovery_codes.html",
+            {
+                **self.each_context(request),
+                "codes": _ShownOnce(codes) if codes else None,
+                "left": None if codes else recovery_codes_left(user=user),  # type: ignore[arg-type]
+                "next": self._next(request),
+                "title": _("Recovery codes"),
+                # A page to print or copy from: only the codes, no list of the admin's parts.
+                "is_nav_sidebar_enabled": False,
+            },
+        )
+
+    def _show_recovery_codes(self, request: HttpRequest, codes: list[str]) -> HttpResponse:
+        request.session[RECOVERY_CODES_SESSION_KEY] = codes
+        url = reverse("admin:second_factor_recovery_codes", current_app=self.name)
+        return redirect(f"{url}?{urlencode({'next': self._next(request)})}")
+
+    def _tell_recovery_codes_left(self, request: HttpRequest, *, used: bool) -> None:
+        """After a login with a recovery code, how many are left; at any login, a warning
+        when few are (an administrator from before the codes has none)."""
+        left = recovery_codes_left(user=request.user)  # type: ignore[arg-type]
+        few = left <= RECOVERY_CODES_FEW
+        if not (used or few):
+            return
+        said = []
+        if used:
+            said.append(_("You logged in with a recovery code; it no longer works."))
+        if left:
+            said.append(
+                ngettext("%(count)d recovery code left.", "%(count)d recovery codes left.", left)
+                % {"count": left}
+            )
+        else:
+            said.append(_("You have no recovery codes left."))
+        if not few:
+            messages.info(request, " ".join(said))
+            return
+        messages.warning(
+            request,
+            format_html(
+                '{} <a href="{}">{}</a>',
+                " ".join(said),
+                reverse("admin:second_factor_recovery_codes", current_app=self.name),
+                _("Make new recovery codes"),
+            ),
         )

@@ -14,7 +14,7 @@ from koolivarav.schools.text import normalize_name
 from .backends import login_identifier
 from .models import User
 from .phones import format_phone, normalize_phone
-from .services import request_password_reset
+from .services import recovery_code_from, request_password_reset
 
 
 class LoginForm(AuthenticationForm):
@@ -250,7 +250,8 @@ PROFILE_ERRORS = {
 
 
 class SecondFactorForm(forms.Form):
-    """The six-digit code an authenticator app shows (spaces, as some apps group it, allowed)."""
+    """The six-digit code an authenticator app shows (spaces, as some apps group it, allowed);
+    at login, one of the person's recovery codes instead (`accept_recovery_code`)."""
 
     code = forms.CharField(
         label=_("Code from the authenticator app"),
@@ -265,10 +266,30 @@ class SecondFactorForm(forms.Form):
         ),
     )
 
+    def __init__(self, *args: Any, accept_recovery_code: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.accept_recovery_code = accept_recovery_code
+        if accept_recovery_code:
+            field = self.fields["code"]
+            field.help_text = _(
+                "Lost the phone? Type one of your recovery codes instead. Each recovery code "
+                "works once."
+            )
+            # A phone's digits-only keyboard could not type a recovery code's letters.
+            del field.widget.attrs["inputmode"]
+
     def clean_code(self) -> str:
         code = "".join(self.cleaned_data["code"].split())
-        if len(code) != 6 or not code.isascii() or not code.isdigit():
+        if len(code) == 6 and code.isascii() and code.isdigit():
+            return code
+        if self.accept_recovery_code:
+            recovery_code = recovery_code_from(code)
+            if recovery_code is not None:
+                return recovery_code
             raise ValidationError(
-                _("Type the six digits your authenticator app shows now."), code="format"
+                _("Type the six digits your authenticator app shows now, or a recovery code."),
+                code="format",
             )
-        return code
+        raise ValidationError(
+            _("Type the six digits your authenticator app shows now."), code="format"
+        )

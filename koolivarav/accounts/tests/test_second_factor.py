@@ -28,6 +28,7 @@ QUEUE = reverse("admin:applications_application_changelist")
 LOGIN = reverse("admin:login")
 VERIFY = reverse("admin:second_factor")
 SETUP = reverse("admin:second_factor_setup")
+RECOVERY_CODES = reverse("admin:second_factor_recovery_codes")
 
 
 @pytest.fixture
@@ -63,7 +64,9 @@ def test_the_first_admin_login_sets_up_the_app_and_then_opens_the_queue(client, 
     assert client.get(SETUP).content.decode().count(key) == 1  # reloading shows the same key
 
     response = client.post(response.redirect_chain[-1][0], {"code": app_code(key)})
-    assert response["Location"] == QUEUE
+    # First the recovery codes (test_recovery_codes.py), then on to where the login was going.
+    assert response["Location"] == f"{RECOVERY_CODES}?next=%2Fadmin%2Fapplications%2Fapplication%2F"
+    assert f'href="{QUEUE}"' in client.get(response["Location"]).content.decode()
     assert client.get(QUEUE).status_code == 200
     device = TOTPDevice.objects.get(user=secretary)
     assert device.confirmed
