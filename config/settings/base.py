@@ -417,6 +417,12 @@ for _provider, _issuer, _scope in (
             raise ImproperlyConfigured(f"{_prefix}_ISSUER must be an https:// address.")
 # TARA's ID tokens live 40 seconds: the clocks of TARA and of this server may differ this much.
 IDENTITY_CLOCK_SKEW_SECONDS = env.int("IDENTITY_CLOCK_SKEW_SECONDS", default=10)
+# The log-in buttons post to /identity/<provider>/start/, which redirects to the provider's
+# authorization page: browsers hold that redirect to the form's page's form-action too.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] = [
+    "'self'",
+    *(config["ISSUER"] for config in IDENTITY_PROVIDERS.values()),
+]
 # A provider that does not answer in this time counts as down (the person is told at once).
 IDENTITY_TIMEOUT_SECONDS = env.float("IDENTITY_TIMEOUT_SECONDS", default=5.0)
 # The CA bundle the provider's certificate must chain to (TARA: DigiCert Global Root G2);

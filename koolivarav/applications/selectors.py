@@ -168,6 +168,9 @@ class ApplicationStatus:
     login_details_sent_at: datetime | None = None
     login_details_on_the_way: bool = False
     added_to_existing_account: bool = False
+    # Approved at once by the school's records (a verified parent listed as the guardian of
+    # every child; School.known_guardians): no login details, they log in as they applied.
+    approved_by_records: bool = False
 
 
 def status_of(application: Application) -> ApplicationStatus:
@@ -212,6 +215,9 @@ def status_of(application: Application) -> ApplicationStatus:
         login_details_sent_at=login_details.sent_at if login_details else None,
         login_details_on_the_way=bool(login_details and login_details.sent_at is None),
         added_to_existing_account=login_details is None,
+        approved_by_records=application.listed_as_guardian
+        and application.is_verified
+        and application.decided_by_id is None,
     )
 
 

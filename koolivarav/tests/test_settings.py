@@ -83,3 +83,63 @@ def test_the_default_database_cache_does_not_cull_rate_limit_counters_early():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["DatabaseCache", "100000"]
+
+
+def _settings_with(env: dict[str, str], expression: str) -> subprocess.CompletedProcess[str]:
+    script = f"import django; django.setup(); from django.conf import settings; print({expression})"
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=settings.BASE_DIR,
+    )
+
+
+def test_tara_is_configured_from_the_environment_and_allowed_as_a_form_target():
+    env = _production_env(
+        TARA_ISSUER="https://tara-test.ria.ee/",
+        TARA_CLIENT_ID="koolivarav-test",
+        TARA_CLIENT_SECRET="from-ria",
+    )
+    result = _settings_with(
+        env,
+        "settings.IDENTITY_PROVIDERS['tara']['ISSUER'], "
+        "settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['form-action']",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip() == "https://tara-test.ria.ee [\"'self'\", 'https://tara-test.ria.ee']"
+    )
+
+
+def test_without_a_client_id_there_is_no_provider():
+    result = _settings_with(_production_env(), "settings.IDENTITY_PROVIDERS")
+    assert result.stdout.strip() == "{}"
+
+
+def test_production_refuses_a_plain_http_identity_provider():
+    """The demo's stand-in (http://127.0.0.1) can never be production's TARA."""
+    env = _production_env(
+        TARA_ISSUER="http://127.0.0.1:8001", TARA_CLIENT_ID="demo-tara", TARA_CLIENT_SECRET="x"
+    )
+    result = _settings_with(env, "1")
+    assert result.returncode != 0
+    assert "TARA_ISSUER must be an https:// address" in result.stderr
+    env["DEBUG"] = "true"
+    assert _settings_with(env, "1").returncode == 0
+
+
+def test_the_stand_in_provider_refuses_to_run_in_production():
+    env = _production_env()
+    result = subprocess.run(
+        [sys.executable, str(MANAGE), "run_identity_standin", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "DEBUG" in result.stderr

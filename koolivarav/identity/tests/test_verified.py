@@ -1,8 +1,11 @@
 """What a verified identity changes: the application, the school's records deciding, the review,
 the administrators' way in, and HarID through the same code."""
 
+import html
+
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from koolivarav.accounts.models import AuditEntry, User
 from koolivarav.accounts.tests.factories import SchoolAdminFactory, UserFactory
@@ -128,6 +131,12 @@ def test_records_approve_at_once_and_log_the_parent_in(browser, tara, school, ch
     page = browser.get("/").content.decode()
     for child in children:
         assert child.first_name in page
+    with translation.override("et"):
+        told = translation.gettext(
+            "The school's records list you as the guardian of the children: log in with "
+            "ID-card, Mobile-ID or Smart-ID."
+        )
+    assert html.escape(told) in page  # the parent's applications, on the home page
     # No temporary password by e-mail; the audit trail says the records decided.
     assert not Email.objects.filter(kind="accounts.login_details").exists()
     entry = AuditEntry.objects.get(action=AuditEntry.Action.APPROVED)
