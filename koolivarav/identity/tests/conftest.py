@@ -1,5 +1,5 @@
 """A stand-in TARA (and HarID) on 127.0.0.1 for each test: the client makes real HTTP calls to
-it (discovery, keys, token), and the test plays the browser between the site and it."""
+it (discovery, keys, token), and the test plays the visitor between the site and it."""
 
 from datetime import date
 from urllib.parse import parse_qs, urlsplit
@@ -61,22 +61,22 @@ def harid(settings, tara):
 
 
 @pytest.fixture
-def browser(school) -> Client:
+def visitor(school) -> Client:
     return Client(HTTP_HOST=host_of(school))
 
 
-def through_provider(browser: Client, *, provider: str = "tara", purpose: str = "login"):
+def through_provider(visitor: Client, *, provider: str = "tara", purpose: str = "login"):
     """Press the button, pass the provider's page (its auto_choice), come back: the site's
     answer to the callback."""
-    started = browser.post(f"/identity/{provider}/start/", {"purpose": purpose})
+    started = visitor.post(f"/identity/{provider}/start/", {"purpose": purpose})
     assert started.status_code == 302, started
     answer = requests.get(started["Location"], allow_redirects=False, timeout=10)
     assert answer.status_code == 302, answer.text
-    return browser.get(callback_path(answer.headers["Location"]))
+    return visitor.get(callback_path(answer.headers["Location"]))
 
 
-def authorize_url(browser: Client, *, provider: str = "tara", purpose: str = "login") -> str:
-    started = browser.post(f"/identity/{provider}/start/", {"purpose": purpose})
+def authorize_url(visitor: Client, *, provider: str = "tara", purpose: str = "login") -> str:
+    started = visitor.post(f"/identity/{provider}/start/", {"purpose": purpose})
     assert started.status_code == 302
     return started["Location"]
 

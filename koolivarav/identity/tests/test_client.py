@@ -32,14 +32,14 @@ def messages_of(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-def assert_refused(browser, response, reason: str) -> None:
+def assert_refused(visitor, response, reason: str) -> None:
     assert response.status_code == 302
     assert response["Location"] == "/"
     with translation.override("et"):
         expected = IdentityError(reason).message
     assert expected in messages_of(response)
-    assert "_auth_user_id" not in browser.session
-    assert VERIFIED_KEY not in browser.session
+    assert "_auth_user_id" not in visitor.session
+    assert VERIFIED_KEY not in visitor.session
     assert not Application.objects.exists()
     assert (
         not User.objects.filter(id_code__in=[PARENT_CODE, STRANGER_CODE])
@@ -56,11 +56,11 @@ def known_parent(school):
 # --- The request ---------------------------------------------------------------------------
 
 
-def test_the_authorization_request_is_tara_s(browser, tara, school):
+def test_the_authorization_request_is_tara_s(visitor, tara, school):
     school.tara_level = "high"
     school.save()
-    browser.cookies["django_language"] = "ru"
-    url = authorize_url(browser)
+    visitor.cookies["django_language"] = "ru"
+    url = authorize_url(visitor)
     query = query_of(url)
     assert url.startswith(f"{tara.issuer}/oidc/authorize?")
     assert query["response_type"] == "code"
@@ -83,66 +83,66 @@ def test_start_is_post_only_and_needs_the_csrf_token(tara, school):
     assert strict.post("/identity/tara/start/", {"purpose": "login"}).status_code == 403
 
 
-def test_a_provider_the_school_does_not_offer_is_not_found(browser, tara, school):
+def test_a_provider_the_school_does_not_offer_is_not_found(visitor, tara, school):
     school.tara_login = False
     school.save()
-    assert browser.post("/identity/tara/start/").status_code == 404
-    assert browser.post("/identity/harid/start/").status_code == 404
-    assert browser.get("/identity/tara/callback/?code=x&state=y").status_code == 404
+    assert visitor.post("/identity/tara/start/").status_code == 404
+    assert visitor.post("/identity/harid/start/").status_code == 404
+    assert visitor.get("/identity/tara/callback/?code=x&state=y").status_code == 404
 
 
 # --- Success -------------------------------------------------------------------------------
 
 
-def test_a_known_parent_is_logged_in(browser, tara, known_parent):
-    response = through_provider(browser)
+def test_a_known_parent_is_logged_in(visitor, tara, known_parent):
+    response = through_provider(visitor)
     assert response.status_code == 302
     assert response["Location"] == "/"
-    assert browser.session["_auth_user_id"] == str(known_parent.pk)
-    page = browser.get("/")
+    assert visitor.session["_auth_user_id"] == str(known_parent.pk)
+    page = visitor.get("/")
     assert "Mari" in page.content.decode()
 
 
-def test_a_temporary_password_is_no_longer_needed_nor_usable(browser, tara, known_parent):
+def test_a_temporary_password_is_no_longer_needed_nor_usable(visitor, tara, known_parent):
     known_parent.must_change_password = True
     known_parent.set_password("ajutine-parool-123")
     known_parent.save()
-    through_provider(browser)
+    through_provider(visitor)
     known_parent.refresh_from_db()
     assert not known_parent.must_change_password
     assert not known_parent.has_usable_password()
     # Not sent to the profile to change it: the home page with the children.
-    assert browser.get("/").status_code == 200
+    assert visitor.get("/").status_code == 200
 
 
-def test_names_come_in_proper_case(browser, tara, school):
-    through_provider(browser)  # no account: on to the application, filled in
-    page = browser.get("/apply/").content.decode()
+def test_names_come_in_proper_case(visitor, tara, school):
+    through_provider(visitor)  # no account: on to the application, filled in
+    page = visitor.get("/apply/").content.decode()
     assert 'value="Mari-Liis"' in page
     assert 'value="Maasikas"' in page
 
 
-def test_a_deactivated_account_is_not_logged_in(browser, tara, known_parent):
+def test_a_deactivated_account_is_not_logged_in(visitor, tara, known_parent):
     known_parent.is_active = False
     known_parent.save()
-    through_provider(browser)
-    assert "_auth_user_id" not in browser.session
+    through_provider(visitor)
+    assert "_auth_user_id" not in visitor.session
 
 
-def test_an_account_at_another_school_is_not_logged_in(browser, tara, other_school):
+def test_an_account_at_another_school_is_not_logged_in(visitor, tara, other_school):
     UserFactory(school=other_school, id_code=PARENT_CODE)
-    response = through_provider(browser)
+    response = through_provider(visitor)
     assert response["Location"] == "/apply/"
-    assert "_auth_user_id" not in browser.session
+    assert "_auth_user_id" not in visitor.session
 
 
-def test_an_unknown_key_id_fetches_the_keys_again(browser, tara, known_parent):
-    through_provider(browser)
-    browser.post("/logout/")
+def test_an_unknown_key_id_fetches_the_keys_again(visitor, tara, known_parent):
+    through_provider(visitor)
+    visitor.post("/logout/")
     assert tara.requests_seen["jwks"] == 1
     tara.rotate_keys()
-    through_provider(browser)
-    assert browser.session["_auth_user_id"] == str(known_parent.pk)
+    through_provider(visitor)
+    assert visitor.session["_auth_user_id"] == str(known_parent.pk)
     assert tara.requests_seen["jwks"] == 2
     assert tara.requests_seen["discovery"] == 1
 
@@ -162,96 +162,96 @@ def test_an_unknown_key_id_fetches_the_keys_again(browser, tara, known_parent):
         pytest.param({"sub": None}, id="sub-missing"),
     ],
 )
-def test_a_token_with_a_wrong_claim_is_refused(browser, tara, known_parent, override):
+def test_a_token_with_a_wrong_claim_is_refused(visitor, tara, known_parent, override):
     tara.claims_override = override
-    response = through_provider(browser)
-    assert_refused(browser, response, IdentityError.FAILED)
+    response = through_provider(visitor)
+    assert_refused(visitor, response, IdentityError.FAILED)
 
 
-def test_an_expired_token_within_the_allowed_skew_is_accepted(browser, tara, known_parent):
+def test_an_expired_token_within_the_allowed_skew_is_accepted(visitor, tara, known_parent):
     now = int(time.time())
     tara.claims_override = {"iat": now - 45, "nbf": now - 45, "exp": now - 5}
-    through_provider(browser)
-    assert browser.session["_auth_user_id"] == str(known_parent.pk)
+    through_provider(visitor)
+    assert visitor.session["_auth_user_id"] == str(known_parent.pk)
 
 
-def test_a_bad_signature_is_refused(browser, tara, known_parent):
+def test_a_bad_signature_is_refused(visitor, tara, known_parent):
     tara.sign_with = "stranger"
-    assert_refused(browser, through_provider(browser), IdentityError.FAILED)
+    assert_refused(visitor, through_provider(visitor), IdentityError.FAILED)
 
 
-def test_an_unknown_key_id_is_refused(browser, tara, known_parent):
+def test_an_unknown_key_id_is_refused(visitor, tara, known_parent):
     tara.sign_with = "unknown_kid"
-    assert_refused(browser, through_provider(browser), IdentityError.FAILED)
+    assert_refused(visitor, through_provider(visitor), IdentityError.FAILED)
     assert tara.requests_seen["jwks"] == 2  # fetched again before giving up
 
 
-def test_a_state_this_browser_did_not_start_is_refused(browser, tara, school):
-    url = authorize_url(browser)
+def test_a_state_this_browser_did_not_start_is_refused(visitor, tara, school):
+    url = authorize_url(visitor)
     answer = requests.get(url, allow_redirects=False, timeout=10)
     query = query_of(answer.headers["Location"])
-    response = browser.get(f"/identity/tara/callback/?code={query['code']}&state=another-state-123")
-    assert_refused(browser, response, IdentityError.FAILED)
+    response = visitor.get(f"/identity/tara/callback/?code={query['code']}&state=another-state-123")
+    assert_refused(visitor, response, IdentityError.FAILED)
     assert tara.requests_seen["token"] == 0
 
 
-def test_a_missing_state_is_refused(browser, tara, school):
-    url = authorize_url(browser)
+def test_a_missing_state_is_refused(visitor, tara, school):
+    url = authorize_url(visitor)
     answer = requests.get(url, allow_redirects=False, timeout=10)
     code = query_of(answer.headers["Location"])["code"]
-    assert_refused(browser, browser.get(f"/identity/tara/callback/?code={code}"), "failed")
+    assert_refused(visitor, visitor.get(f"/identity/tara/callback/?code={code}"), "failed")
     assert tara.requests_seen["token"] == 0
 
 
-def test_another_browser_cannot_use_the_answer(browser, tara, school):
+def test_another_browser_cannot_use_the_answer(visitor, tara, school):
     """A callback link sent to someone else (login CSRF): their session started no flow."""
     from django.test import Client
 
     from koolivarav.conftest import host_of
 
-    url = authorize_url(browser)
+    url = authorize_url(visitor)
     answer = requests.get(url, allow_redirects=False, timeout=10)
     victim = Client(HTTP_HOST=host_of(school))
     response = victim.get(callback_path(answer.headers["Location"]))
     assert_refused(victim, response, IdentityError.FAILED)
 
 
-def test_a_state_is_accepted_once(browser, tara, known_parent):
-    url = authorize_url(browser)
+def test_a_state_is_accepted_once(visitor, tara, known_parent):
+    url = authorize_url(visitor)
     answer = requests.get(url, allow_redirects=False, timeout=10)
     path = callback_path(answer.headers["Location"])
-    assert browser.get(path)["Location"] == "/"
-    browser.post("/logout/")
-    again = browser.get(path)
-    assert_refused(browser, again, IdentityError.FAILED)
+    assert visitor.get(path)["Location"] == "/"
+    visitor.post("/logout/")
+    again = visitor.get(path)
+    assert_refused(visitor, again, IdentityError.FAILED)
 
 
-def test_a_code_is_accepted_once(browser, tara, known_parent):
+def test_a_code_is_accepted_once(visitor, tara, known_parent):
     first = query_of(
-        requests.get(authorize_url(browser), allow_redirects=False, timeout=10).headers["Location"]
+        requests.get(authorize_url(visitor), allow_redirects=False, timeout=10).headers["Location"]
     )
-    browser.get(f"/identity/tara/callback/?code={first['code']}&state={first['state']}")
-    browser.post("/logout/")
-    # A new flow of this browser, answered with the code already used.
-    second = query_of(authorize_url(browser))
-    response = browser.get(f"/identity/tara/callback/?code={first['code']}&state={second['state']}")
-    assert_refused(browser, response, IdentityError.FAILED)
+    visitor.get(f"/identity/tara/callback/?code={first['code']}&state={first['state']}")
+    visitor.post("/logout/")
+    # A new flow of this visitor, answered with the code already used.
+    second = query_of(authorize_url(visitor))
+    response = visitor.get(f"/identity/tara/callback/?code={first['code']}&state={second['state']}")
+    assert_refused(visitor, response, IdentityError.FAILED)
 
 
-def test_a_method_the_school_does_not_accept_is_refused(browser, tara, known_parent, school):
+def test_a_method_the_school_does_not_accept_is_refused(visitor, tara, known_parent, school):
     school.tara_methods = ["idcard"]
     school.save()
-    assert_refused(browser, through_provider(browser), IdentityError.METHOD)
+    assert_refused(visitor, through_provider(visitor), IdentityError.METHOD)
 
 
-def test_eidas_is_refused_unless_accepted(browser, tara, known_parent):
+def test_eidas_is_refused_unless_accepted(visitor, tara, known_parent):
     tara.claims_override = {"amr": ["eIDAS"]}
-    assert_refused(browser, through_provider(browser), IdentityError.METHOD)
+    assert_refused(visitor, through_provider(visitor), IdentityError.METHOD)
 
 
-def test_a_level_below_the_school_s_is_refused(browser, tara, known_parent):
+def test_a_level_below_the_school_s_is_refused(visitor, tara, known_parent):
     tara.claims_override = {"acr": "low"}
-    assert_refused(browser, through_provider(browser), IdentityError.LEVEL)
+    assert_refused(visitor, through_provider(visitor), IdentityError.LEVEL)
 
 
 @pytest.mark.parametrize(
@@ -263,47 +263,47 @@ def test_a_level_below_the_school_s_is_refused(browser, tara, known_parent):
         pytest.param("EE99913010000", id="no-such-date"),
     ],
 )
-def test_a_subject_that_is_not_an_estonian_code_is_refused(browser, tara, known_parent, sub):
+def test_a_subject_that_is_not_an_estonian_code_is_refused(visitor, tara, known_parent, sub):
     tara.claims_override = {"sub": sub}
-    assert_refused(browser, through_provider(browser), IdentityError.NOT_ESTONIAN)
+    assert_refused(visitor, through_provider(visitor), IdentityError.NOT_ESTONIAN)
 
 
-def test_the_person_cancelling(browser, tara, known_parent):
+def test_the_person_cancelling(visitor, tara, known_parent):
     tara.auto_cancel = True
     tara.auto_choice = None
-    assert_refused(browser, through_provider(browser), IdentityError.CANCELLED)
+    assert_refused(visitor, through_provider(visitor), IdentityError.CANCELLED)
     assert tara.requests_seen["token"] == 0
 
 
-def test_another_error_from_the_provider(browser, tara, known_parent):
-    query = query_of(authorize_url(browser))
-    response = browser.get(f"/identity/tara/callback/?error=invalid_request&state={query['state']}")
-    assert_refused(browser, response, IdentityError.FAILED)
+def test_another_error_from_the_provider(visitor, tara, known_parent):
+    query = query_of(authorize_url(visitor))
+    response = visitor.get(f"/identity/tara/callback/?error=invalid_request&state={query['state']}")
+    assert_refused(visitor, response, IdentityError.FAILED)
 
 
-def test_a_provider_that_hangs_times_out(browser, tara, known_parent, settings):
+def test_a_provider_that_hangs_times_out(visitor, tara, known_parent, settings):
     settings.IDENTITY_TIMEOUT_SECONDS = 0.5
     tara.token_delay_seconds = 20
     started = time.monotonic()
-    response = through_provider(browser)
+    response = through_provider(visitor)
     assert time.monotonic() - started < 15  # the timeout, not the provider's 20 s
-    assert_refused(browser, response, IdentityError.UNAVAILABLE)
+    assert_refused(visitor, response, IdentityError.UNAVAILABLE)
 
 
-def test_a_provider_that_is_down(browser, tara, known_parent):
+def test_a_provider_that_is_down(visitor, tara, known_parent):
     tara.stop()
-    response = browser.post("/identity/tara/start/", {"purpose": "login"})
-    assert_refused(browser, response, IdentityError.UNAVAILABLE)
+    response = visitor.post("/identity/tara/start/", {"purpose": "login"})
+    assert_refused(visitor, response, IdentityError.UNAVAILABLE)
 
 
 def test_the_client_secret_and_id_codes_stay_out_of_logs_and_urls(
-    browser, tara, known_parent, caplog
+    visitor, tara, known_parent, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    response = through_provider(browser)
+    response = through_provider(visitor)
     tara.claims_override = {"sub": "EE48405172710"}
-    browser.post("/logout/")
-    refused = through_provider(browser)
+    visitor.post("/logout/")
+    refused = through_provider(visitor)
     for answer in (response, refused):
         assert PARENT_CODE not in answer["Location"]
     assert SECRET not in caplog.text
