@@ -196,10 +196,13 @@ def receive_application(*, school: School, data: ApplicantData, language: str) -
             school=school, data=data, language=language, hold=school.hold_unconfirmed_applications
         )
         send_receipt(application=application)
+    existing = account_of(school=school, id_code=application.parent_id_code)
     if (
         application.listed_as_guardian
         and school.known_guardians == KnownGuardians.APPROVE
         and application.status == Application.Status.PENDING
+        # A deactivated account is the school's to look at: never revived by the records.
+        and (existing is None or existing.is_active)
     ):
         # The school lets its records decide: a verified parent listed as the guardian of
         # every child named. Anything short of that waits for a person (see _record_identity).

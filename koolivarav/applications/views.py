@@ -186,6 +186,7 @@ class ApplicationConfirmView(ApplicationStepMixin, FormView):
         if (
             application.status == application.Status.APPROVED
             and application.account is not None
+            and application.account.is_active
             and verified is not None
             and application.account.id_code == verified.id_code == application.parent_id_code
         ):

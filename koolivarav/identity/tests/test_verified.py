@@ -266,3 +266,15 @@ def test_harid_without_a_personal_code_is_refused(visitor, harid, school):
     through_provider(visitor, provider="harid")
     assert "_auth_user_id" not in visitor.session
     assert VERIFIED_KEY not in visitor.session
+
+
+def test_the_records_never_revive_a_deactivated_account(visitor, tara, school, children):
+    school.known_guardians = "approve"
+    school.save()
+    UserFactory(school=school, id_code=PARENT_CODE, email="mari@example.ee", is_active=False)
+    through_provider(visitor, purpose="apply")
+    apply(visitor, [c.id_code for c in children])
+    application = Application.objects.get()
+    assert application.status == Application.Status.PENDING  # for the school to look at
+    assert application.listed_as_guardian
+    assert "_auth_user_id" not in visitor.session
