@@ -26,6 +26,9 @@ if DEBUG:
     )
 else:
     SECRET_KEY = env("SECRET_KEY")
+# Earlier keys, while a new SECRET_KEY takes over (comma-separated): sessions, reset links and
+# the administrators' recovery codes made under them keep working until they are removed.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 
