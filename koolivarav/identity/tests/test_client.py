@@ -7,7 +7,10 @@ import time
 import pytest
 import requests
 from django.contrib.messages import get_messages
+from django.core.cache import cache
 from django.utils import translation
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from koolivarav.accounts.models import User
 from koolivarav.accounts.tests.factories import UserFactory
@@ -309,3 +312,22 @@ def test_the_client_secret_and_id_codes_stay_out_of_logs_and_urls(
     assert SECRET not in caplog.text
     assert PARENT_CODE not in caplog.text
     assert "48405172710" not in caplog.text
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    params=st.dictionaries(
+        st.sampled_from(["code", "state", "error", "error_description", "x"]),
+        st.text(max_size=300),
+        max_size=5,
+    )
+)
+def test_any_callback_query_is_answered_without_an_error(visitor, tara, known_parent, params):
+    """Whatever comes back to the callback: a message and the home page, never a 500."""
+    cache.clear()  # the rate limit's counters: each example is a visitor of its own
+    authorize_url(visitor)  # a flow of this browser, so that a guessed state would matter
+    response = visitor.get("/identity/tara/callback/", params)
+    assert response.status_code in (302, 400, 429)
+    assert "_auth_user_id" not in visitor.session
