@@ -16,7 +16,7 @@ from koolivarav.schools.models import IdentityMethod, School
 from koolivarav.schools.selectors import students_matching
 from koolivarav.schools.text import NAME_PATTERN, normalize_name
 
-from .services import ApplicantData
+from .services import MAX_ANSWER_LENGTH, ApplicantData, has_control_characters
 from .verified import VerifiedParent
 
 if TYPE_CHECKING:
@@ -269,3 +269,24 @@ class EmailConfirmationForm(forms.Form):
         if typed.casefold() != self.expected_email.casefold():
             raise ValidationError(ERROR_MESSAGES["email_mismatch"], code="email_mismatch")
         return typed
+
+
+class AnswerForm(forms.Form):
+    """The parent's answer to the school's question, on the application's status page."""
+
+    answer = forms.CharField(
+        label=_("Your answer"),
+        max_length=MAX_ANSWER_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("The school reads it with your application. Write no ID codes here."),
+        error_messages={"required": _("Write your answer.")},
+    )
+
+    def clean_answer(self) -> str:
+        answer = self.cleaned_data["answer"].replace("\r\n", "\n").strip()
+        if has_control_characters(answer):
+            raise ValidationError(
+                _("The answer contains invisible control characters; please retype it."),
+                code="control_characters",
+            )
+        return answer

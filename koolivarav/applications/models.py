@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from koolivarav.schools.models import IdentityMethod, School, Student
@@ -18,6 +19,13 @@ class Application(models.Model):
         PENDING = "pending", _("pending")
         APPROVED = "approved", _("approved")
         REJECTED = "rejected", _("rejected")
+
+    class QuestionState(models.TextChoices):
+        """A pending application and the school's question to the parent (see `Question`)."""
+
+        NONE = "", _("no question")
+        ASKED = "asked", _("waiting for the parent")
+        ANSWERED = "answered", _("answered")
 
     school = models.ForeignKey(
         School, on_delete=models.CASCADE, related_name="applications", verbose_name=_("school")
@@ -69,6 +77,17 @@ class Application(models.Model):
     # Verified, and listed in the school's records as the guardian of every child applied for
     # when it was submitted: first in the review queue (see selectors.review_queue).
     listed_as_guardian = models.BooleanField(_("verified, listed as guardian"), default=False)
+    # Kept by services.ask_parent and answer_question in the transaction that writes the
+    # question: the queue shows and filters it without reading the questions. The database's
+    # own default lets rows written outside Django (bench/) leave it out.
+    question_state = models.CharField(
+        _("question to the parent"),
+        max_length=10,
+        choices=QuestionState.choices,
+        blank=True,
+        default=QuestionState.NONE,
+        db_default=QuestionState.NONE,
+    )
     account = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -131,3 +150,69 @@ class Application(models.Model):
     def reference(self) -> str:
         """How the audit trail refers to this application."""
         return f"application:{self.pk}"
+
+    @property
+    def is_waiting_for_parent(self) -> bool:
+        return (
+            self.status == self.Status.PENDING and self.question_state == self.QuestionState.ASKED
+        )
+
+
+class ChildDecision(models.Model):
+    """The school's decision on one child of an application: added to the parent's account,
+    or not, with the reason the parent is told. Written with the application's decision."""
+
+    application = models.ForeignKey(
+        Application,
+        on_delete=models.CASCADE,
+        related_name="child_decisions",
+        verbose_name=_("application"),
+    )
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="+", verbose_name=_("student")
+    )
+    approved = models.BooleanField(_("added to the account"))
+    reason = models.TextField(_("reason"), blank=True)
+
+    class Meta:
+        verbose_name = _("decision on a child")
+        verbose_name_plural = _("decisions on children")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "student"], name="one_decision_per_child"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student}: {'+' if self.approved else '-'}"
+
+
+class Question(models.Model):
+    """The school's question to the parent about a pending application, and the answer the
+    parent gave on the application's status page."""
+
+    application = models.ForeignKey(
+        Application,
+        on_delete=models.CASCADE,
+        related_name="questions",
+        verbose_name=_("application"),
+    )
+    text = models.TextField(_("question"))
+    asked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("asked by"),
+    )
+    asked_at = models.DateTimeField(_("asked"), default=timezone.now)
+    answer = models.TextField(_("answer"), blank=True)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("question to the parent")
+        verbose_name_plural = _("questions to the parent")
+        ordering = ["asked_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.text[:50]

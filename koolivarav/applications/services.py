@@ -1,7 +1,9 @@
 """State changes of applications."""
 
 import contextlib
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -27,7 +29,7 @@ from koolivarav.notifications.preparers import Prepared, SkipEmail, register
 from koolivarav.notifications.services import queue_email
 from koolivarav.schools.models import KnownGuardians, School, Student
 
-from .models import HELD_BACK, Application
+from .models import HELD_BACK, Application, ChildDecision, Question
 
 
 @dataclass(frozen=True)
@@ -330,16 +332,52 @@ def _decide(
     return Application.objects.select_related("school").get(pk=application_id)
 
 
+@dataclass(frozen=True)
+class ChildrenDecision:
+    """A reviewer's decision child by child: the children to add, and those not to add with
+    the reason the parent is told. Between them they name every child the reviewer saw."""
+
+    added: Collection[int]  # students' ids
+    declined: Mapping[int, str] = field(default_factory=dict)  # student id -> reason
+
+
+class ChildrenChanged(Exception):
+    """The application's children are not the ones the decision names: the parent added a
+    child after the page was opened. Nothing was decided; the reviewer looks again."""
+
+
+class NoChildAdded(Exception):
+    """A decision that adds no child is a rejection: use reject_application."""
+
+
+PARTLY_APPROVED = "applications.partly_approved"
+
+
+def _child(student: Student) -> str:
+    return f"{student.first_name} {student.last_name} ({student.class_name})"
+
+
 def approve_application(
-    *, application_id: int, decided_by: User | None, by_records: bool = False
+    *,
+    application_id: int,
+    decided_by: User | None,
+    by_records: bool = False,
+    children: ChildrenDecision | None = None,
 ) -> Application:
     """Approve: create the parent's account (or reuse theirs), link the children, and queue
     the e-mail — all in one transaction, so a failure leaves nothing half-done and sends
     nothing. Raises AddressNotConfirmed for an application the school holds back.
 
+    `children`: add only some of the children (the default adds them all). The account
+    gets the added ones; the parent's e-mail names them and, for each other child, the
+    reason and the school's contact. Raises ChildrenChanged when the application's children
+    are not the ones named, NoChildAdded when none is added.
+
     `by_records`: the school's records approved it (`receive_application`), nobody in
     person. The parent proved their identity and logs in through the provider, so no
     temporary password is sent (and the address need not be confirmed for it)."""
+    if children is not None and not children.added:
+        raise NoChildAdded
     with transaction.atomic():
         # Confirming only ever ends a hold, so this check cannot go stale before _decide.
         if not by_records and Application.objects.filter(HELD_BACK, pk=application_id).exists():
@@ -349,8 +387,18 @@ def approve_application(
             application_id=application_id, status=Application.Status.APPROVED, decided_by=decided_by
         )
         school = application.school
-        children = list(application.children.all())
+        # Read after _decide's UPDATE holds the row: a submission adding a child to this
+        # application (submit_application locks the same row) is either seen here or waits.
+        everyone = list(application.children.all())
+        added, declined = everyone, []
+        if children is not None:
+            named = {*children.added, *children.declined}
+            if named != {c.pk for c in everyone} or set(children.added) & set(children.declined):
+                raise ChildrenChanged
+            added = [c for c in everyone if c.pk in children.added]
+            declined = [(c, children.declined[c.pk]) for c in everyone if c.pk in children.declined]
         user = account_of(school=school, id_code=application.parent_id_code)
+        new_account = user is None
         if user is None:
             if email_taken(school=school, email=application.email):
                 # Linking by e-mail alone could hand children to a stranger's account.
@@ -364,18 +412,41 @@ def approve_application(
                 email=application.email,
                 phone=application.phone,
                 language=application.language,
-                children=children,
+                children=added,
                 must_change_password=not by_records,
             )
             if not by_records:
                 send_login_details(user=user)
         else:
             linked = set(user.children.values_list("pk", flat=True))
-            new_children = [c for c in children if c.pk not in linked]
-            user.children.add(*children)
-            send_children_added(user=user, children=new_children or children)
+            new_children = [c for c in added if c.pk not in linked]
+            user.children.add(*added)
+            if not declined:
+                send_children_added(user=user, children=new_children or added)
+        if declined:
+            # One e-mail that says both: who was added and why the others were not.
+            queue_email(
+                school=school,
+                to=application.email,
+                kind=PARTLY_APPROVED,
+                template="applications/email/partly_approved",
+                context={
+                    "first_name": application.first_name,
+                    "added": [_child(c) for c in added],
+                    "declined": [{"child": _child(c), "reason": r} for c, r in declined],
+                    "new_account": new_account and not by_records,
+                },
+                language=application.language,
+            )
         Application.objects.filter(pk=application.pk).update(account=user)
-        details = ", ".join(f"{c.first_name} {c.last_name} ({c.class_name})" for c in children)
+        ChildDecision.objects.bulk_create(
+            [ChildDecision(application=application, student=c, approved=True) for c in added]
+            + [
+                ChildDecision(application=application, student=c, approved=False, reason=r)
+                for c, r in declined
+            ]
+        )
+        details = ", ".join(_child(c) for c in added)
         if by_records:
             with translation.override(settings.LANGUAGE_CODE):
                 details = _(
@@ -390,6 +461,21 @@ def approve_application(
             details=details,
             reference=application.reference,
         )
+        for child, reason in declined:
+            # Each child left out has an entry of its own, with the reason the parent reads.
+            with translation.override(settings.LANGUAGE_CODE):
+                details = _("Not added: %(child)s. Reason: %(reason)s") % {
+                    "child": _child(child),
+                    "reason": reason,
+                }
+            record(
+                school=school,
+                actor=decided_by,
+                action=AuditEntry.Action.REJECTED,
+                target=str(application),
+                details=details,
+                reference=application.reference,
+            )
         application.account = user
         return application
 
@@ -402,6 +488,10 @@ def reject_application(*, application_id: int, decided_by: User, reason: str) ->
             status=Application.Status.REJECTED,
             decided_by=decided_by,
             rejection_reason=reason,
+        )
+        ChildDecision.objects.bulk_create(
+            ChildDecision(application=application, student=c, approved=False, reason=reason)
+            for c in application.children.all()
         )
         queue_email(
             school=application.school,
@@ -420,6 +510,116 @@ def reject_application(*, application_id: int, decided_by: User, reason: str) ->
             reference=application.reference,
         )
         return application
+
+
+# --- a question to the parent ------------------------------------------------------------------
+
+QUESTION = "applications.question"
+# The longest question and answer: a few paragraphs, not a document.
+MAX_QUESTION_LENGTH = 2000
+MAX_ANSWER_LENGTH = 2000
+
+
+class QuestionAlreadyOpen(Exception):
+    """The parent has not answered the last question yet."""
+
+
+class NoOpenQuestion(Exception):
+    """Nothing to answer: no question is waiting (answered already, or decided meanwhile)."""
+
+
+def has_control_characters(text: str) -> bool:
+    """Control characters other than line breaks and tabs: they garble e-mails and pages."""
+    return any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text)
+
+
+def ask_parent(*, application_id: int, asked_by: User, question: str) -> Question:
+    """Ask the applicant a question instead of deciding: the application waits for the
+    answer (it stays pending, so it may still be decided), and the question goes by e-mail
+    to the applicant's address with the link to the application's status page, where they
+    answer it. Raises AlreadyDecided, QuestionAlreadyOpen, or AddressNotConfirmed for an
+    application the school holds back (its address may be a stranger's)."""
+    text = question.strip()
+    if not text or len(text) > MAX_QUESTION_LENGTH or has_control_characters(text):
+        raise ValueError("A question of 1 to MAX_QUESTION_LENGTH characters, no control ones.")
+    with transaction.atomic():
+        # A conditional UPDATE, as in _decide: of two reviewers asking at once, one asks.
+        asked = (
+            Application.objects.filter(pk=application_id, status=Application.Status.PENDING)
+            .exclude(question_state=Application.QuestionState.ASKED)
+            .exclude(HELD_BACK)
+            .update(question_state=Application.QuestionState.ASKED, updated_at=timezone.now())
+        )
+        application = Application.objects.select_related("school").get(pk=application_id)
+        if not asked:
+            if application.status != Application.Status.PENDING:
+                raise AlreadyDecided
+            if application.is_held_back:
+                raise AddressNotConfirmed
+            raise QuestionAlreadyOpen
+        asked_question = Question.objects.create(
+            application=application, text=text, asked_by=asked_by
+        )
+        queue_email(
+            school=application.school,
+            to=application.email,
+            kind=QUESTION,
+            template="applications/email/question",
+            # The status link is signed when the e-mail is sent (see `_prepare_question`).
+            context={
+                "application_id": application.pk,
+                "first_name": application.first_name,
+                "question": text,
+            },
+            language=application.language,
+        )
+        return asked_question
+
+
+def _prepare_question(email: Email) -> Prepared:
+    application = (
+        Application.objects.select_related("school")
+        .filter(pk=email.context.get("application_id"))
+        .first()
+    )
+    if application is None or not application.is_waiting_for_parent:
+        # Decided (or answered by phone and decided) before the worker got to it.
+        raise SkipEmail("The question is no longer open.")
+    return Prepared(
+        context={"status_url": status_url(application), "link_days": status_link_days()}
+    )
+
+
+register(QUESTION, _prepare_question)
+
+
+def answer_question(*, application_id: int, answer: str) -> Question:
+    """The parent's answer, from the status page: the application returns to the review,
+    marked answered. Exactly one answer per question (a second one, or one after the
+    decision, raises NoOpenQuestion)."""
+    text = answer.strip()
+    if not text or len(text) > MAX_ANSWER_LENGTH or has_control_characters(text):
+        raise ValueError("An answer of 1 to MAX_ANSWER_LENGTH characters, no control ones.")
+    with transaction.atomic():
+        now = timezone.now()
+        answered = Application.objects.filter(
+            pk=application_id,
+            status=Application.Status.PENDING,
+            question_state=Application.QuestionState.ASKED,
+        ).update(question_state=Application.QuestionState.ANSWERED, updated_at=now)
+        if not answered:
+            raise NoOpenQuestion
+        question = (
+            Question.objects.filter(application=application_id, answered_at__isnull=True)
+            .order_by("-asked_at", "-pk")
+            .first()
+        )
+        if question is None:  # the state said asked: a question is there
+            raise NoOpenQuestion
+        question.answer = text
+        question.answered_at = now
+        question.save(update_fields=["answer", "answered_at"])
+        return question
 
 
 def _notify_administrators(application: Application) -> None:

@@ -10,4 +10,5 @@ urlpatterns = [
     path("submitted/", views.ApplicationSubmittedView.as_view(), name="submitted"),
     path("status/", views.ApplicationStatusView.as_view(), name="status"),
     path("status/new-link/", views.ReceiptResendView.as_view(), name="status_resend"),
+    path("status/answer/", views.AnswerQuestionView.as_view(), name="status_answer"),
 ]

@@ -30,7 +30,8 @@ from koolivarav.accounts.verified import log_in_verified
 from koolivarav.schools.models import IdentityMethod
 from koolivarav.schools.pagecache import cache_anonymous_page
 
-from .forms import ApplicationForm, EmailConfirmationForm
+from .forms import AnswerForm, ApplicationForm, EmailConfirmationForm
+from .models import Application
 from .selectors import (
     StatusLinkExpired,
     StatusLinkInvalid,
@@ -42,6 +43,8 @@ from .selectors import (
 from .services import (
     ApplicantData,
     ChildrenNotFound,
+    NoOpenQuestion,
+    answer_question,
     confirm_address,
     receive_application,
     send_receipt,
@@ -262,17 +265,7 @@ class ApplicationStatusView(View):
             )
         except StatusLinkInvalid as error:
             raise Http404 from error
-        status = status_of(application)
-        return render(
-            request,
-            "applications/status.html",
-            {
-                "status": status,
-                "token": token,
-                "may_confirm": application.email_confirmed_at is None
-                and application.status == application.Status.PENDING,
-            },
-        )
+        return _status_page(request, application, token)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         token = _token(request.POST)
@@ -289,6 +282,63 @@ class ApplicationStatusView(View):
         if confirm_address(application_id=application.pk):
             messages.success(request, _("Thank you: your e-mail address is confirmed."))
         # A token that passed the signature check holds only URL-safe characters and ":".
+        return HttpResponseRedirect(f"{reverse('applications:status')}?t={token}")
+
+
+def _status_page(
+    request: HttpRequest,
+    application: Application,
+    token: str,
+    answer_form: AnswerForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    state = status_of(application)
+    if answer_form is None and state.state == "asked":
+        answer_form = AnswerForm()
+    return render(
+        request,
+        "applications/status.html",
+        {
+            "status": state,
+            "token": token,
+            "may_confirm": application.email_confirmed_at is None
+            and application.status == application.Status.PENDING,
+            "answer_form": answer_form if state.state == "asked" else None,
+        },
+        status=status,
+    )
+
+
+@method_decorator(never_cache, name="dispatch")
+class AnswerQuestionView(View):
+    """The school's question answered on the status page. The status link's token proves
+    that the one answering holds the e-mail the question went to; each question takes one
+    answer, and the client address is rate-limited as the public form is."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        limit = throttling.limit("application_form_per_address")
+        if not throttling.hit(limit, throttling.client_address(request)):
+            return throttled(request)
+        token = _token(request.POST)
+        try:
+            application = application_for_status_token(school=request.school, token=token)  # type: ignore[attr-defined]
+        except StatusLinkExpired:
+            return render(
+                request,
+                "applications/status_expired.html",
+                {"token": token, "link_days": status_link_days()},
+            )
+        except StatusLinkInvalid as error:
+            raise Http404 from error
+        form = AnswerForm(request.POST)
+        if not form.is_valid():
+            return _status_page(request, application, token, answer_form=form, status=400)
+        try:
+            answer_question(application_id=application.pk, answer=form.cleaned_data["answer"])
+        except NoOpenQuestion:
+            messages.info(request, _("This question has been answered already."))
+        else:
+            messages.success(request, _("Thank you: the school has your answer."))
         return HttpResponseRedirect(f"{reverse('applications:status')}?t={token}")
 
 

@@ -33,6 +33,18 @@ SAMPLES: dict[str, dict] = {
         "status_url": "https://jpk.example.ee/applications/status/?link=AbC.dEf-123",
         "link_days": 7,
     },
+    "applications/email/partly_approved": {
+        "added": ["Kärt Maasikas (3.b)"],
+        "declined": [
+            {"child": "Jüri Maasikas (7.a)", "reason": "Kooli andmetes <ei ole> sind & märgitud."}
+        ],
+        "new_account": True,
+    },
+    "applications/email/question": {
+        "question": "Palun saada hooldusõiguse <otsuse> koopia & kantseleisse.",
+        "status_url": "https://jpk.example.ee/applications/status/?t=AbC.dEf-123",
+        "link_days": 7,
+    },
     "applications/email/rejected": {
         "first_name": "Mari",
         "reason": "Kärt Maasikas <ei õpi> meie koolis & ei ole meie nimekirjas.",
