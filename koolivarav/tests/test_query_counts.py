@@ -115,3 +115,84 @@ def test_a_first_visit_writes_nothing_to_the_database(school_client, url):
     writes = [q["sql"] for q in captured if not q["sql"].lstrip().upper().startswith("SELECT")]
     assert writes == []
     assert len(captured) == 0
+
+
+# --- issue 14: the review's new columns and the review page --------------------------------------
+
+
+def _review_mix(school, admin, start, count):
+    """Applications of every kind the queue shows: records all / some / none, a question
+    waiting and one answered, an e-mail that failed, decided in full and for some children."""
+    from koolivarav.applications.services import (
+        ChildrenDecision,
+        answer_question,
+        approve_application,
+        ask_parent,
+        reject_application,
+    )
+    from koolivarav.notifications.models import Email
+
+    for n in range(start, start + count):
+        code = make_id_code(
+            birth=date(1960 + n % 30, 1 + n % 12, 1 + n % 28), female=False, serial=n
+        )
+        children = [
+            StudentFactory(school=school, guardian_id_codes=[code] if k <= n % 3 else [])
+            for k in range(2)
+        ]
+        application = submit_application(
+            school=school,
+            data=ApplicantData(
+                code, "Jüri", "Tamm", f"r{n}@example.ee", "+37255512345",
+                tuple(c.id_code for c in children),
+            ),
+            language="et",
+        )  # fmt: skip
+        kind = n % 6
+        if kind in (1, 2):
+            ask_parent(application_id=application.pk, asked_by=admin, question="Kas?")
+        if kind == 2:
+            answer_question(application_id=application.pk, answer="Jah.")
+        if kind == 3:
+            Email.objects.create(
+                school=school, kind="applications.receipt", template="applications/email/receipt",
+                to_address=application.email, message_id=f"<f{n}@example.ee>",
+                status=Email.Status.FAILED,
+            )  # fmt: skip
+        if kind == 4:
+            approve_application(
+                application_id=application.pk,
+                decided_by=admin,
+                children=ChildrenDecision(
+                    added=[children[0].pk], declined={children[1].pk: "Ei ole."}
+                ),
+            )
+        if kind == 5:
+            reject_application(application_id=application.pk, decided_by=admin, reason="Ei.")
+
+
+def test_the_review_queue_is_constant_in_queries_with_its_new_columns(
+    admin_client_of_school, school, school_admin
+):
+    url = reverse("admin:applications_application_changelist")
+    _review_mix(school, school_admin, 0, 6)
+    small = _queries(admin_client_of_school, url)
+    _review_mix(school, school_admin, 6, 24)
+    assert _queries(admin_client_of_school, url) == small
+    for filtered in ("?records=all", "?records=some", "?question=asked", "?identity=typed"):
+        assert _queries(admin_client_of_school, url + filtered) == small
+
+
+def test_the_review_page_is_constant_in_queries_whatever_it_shows(
+    admin_client_of_school, school, school_admin
+):
+    from koolivarav.applications.models import Application
+
+    _review_mix(school, school_admin, 0, 6)
+    pages = [
+        reverse("admin:applications_application_change", args=[pk])
+        for pk in Application.objects.order_by("pk").values_list("pk", flat=True)
+    ]
+    counts = {url: _queries(admin_client_of_school, url) for url in pages}
+    _review_mix(school, school_admin, 6, 24)
+    assert {url: _queries(admin_client_of_school, url) for url in pages} == counts
