@@ -3,8 +3,11 @@ import uuid
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from koolivarav.schools.models import School
+
+from .kinds import kind_name
 
 
 class Email(models.Model):
@@ -29,8 +32,11 @@ class Email(models.Model):
     language = models.CharField(_("language"), max_length=5, default="et")
     to_address = models.EmailField(_("to"), max_length=254)
     context = models.JSONField(default=dict, blank=True)
-    message_id = models.CharField(max_length=200, unique=True, editable=False)
+    message_id = models.CharField(_("message ID"), max_length=200, unique=True, editable=False)
     subject = models.CharField(_("subject"), max_length=300, blank=True)
+    # The plain-text part as it was sent, with every value made at sending time (a temporary
+    # password, a link that logs in or resets) masked: see services.MASK.
+    text = models.TextField(_("text as sent"), blank=True)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
@@ -42,13 +48,14 @@ class Email(models.Model):
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("e-mail")
+        # "e-mail" is also the address (User.email): in Estonian a message is "e-kiri".
+        verbose_name = pgettext_lazy("a message", "e-mail")
         verbose_name_plural = _("e-mails")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         # No address: this is what the admin's history (LogEntry) keeps, past the purge.
-        return f"{self.kind} #{self.pk}"
+        return f"{kind_name(self.kind)} #{self.pk}"
 
     @staticmethod
     def new_message_id(domain: str) -> str:

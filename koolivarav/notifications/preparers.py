@@ -17,6 +17,18 @@ from .models import Email
 class Prepared:
     context: dict[str, Any] = field(default_factory=dict)
     on_sent: Callable[[], None] = lambda: None
+    # Keys of `context` whose text the kept copy of the e-mail (Email.text) and the admin's
+    # preview may show as it is, such as a name. Every other text a preparer adds is made at
+    # sending time for this e-mail alone (a password, a link that works) and is masked there.
+    shown: frozenset[str] = frozenset()
+
+    def secrets(self) -> list[str]:
+        """The texts this preparer added that no kept copy may show."""
+        return [
+            value
+            for key, value in self.context.items()
+            if isinstance(value, str) and value.strip() and key not in self.shown
+        ]
 
 
 class SkipEmail(Exception):

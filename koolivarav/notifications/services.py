@@ -102,9 +102,24 @@ class _OutboxMessage(EmailMultiAlternatives):
         return message
 
 
+def _context(email: Email, extra: dict[str, Any]) -> dict[str, Any]:
+    school = email.school
+    return {**email.context, **extra, "school": school, "portal_url": school.portal_url}
+
+
+# What a kept copy of an e-mail shows instead of a value made at sending time (a password).
+MASK = "••••••••"
+
+
+def _masked(text: str, prepared: preparers.Prepared) -> str:
+    for secret in sorted(prepared.secrets(), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
 def _render(email: Email, extra: dict[str, Any]) -> EmailMultiAlternatives:
     school = email.school
-    context = {**email.context, **extra, "school": school, "portal_url": school.portal_url}
+    context = _context(email, extra)
     with translation.override(email.language):
         subject = " ".join(render_to_string(f"{email.template}.subject.txt", context).split())
         body = render_to_string(f"{email.template}.txt", context)
@@ -226,6 +241,7 @@ def deliver(email: Email) -> None:
                 status=Email.Status.SENT,
                 attempts=email.attempts,
                 subject=message.subject[:300],
+                text=_masked(str(message.body), prepared),
                 sent_at=timezone.now(),
                 last_error="",
                 lease_until=None,
@@ -355,5 +371,30 @@ def purge_old_emails(*, older_than_days: int) -> int:
             status__in=[Email.Status.SENT, Email.Status.FAILED], created_at__lt=cutoff
         )
         .exclude(to_address="")
-        .update(to_address="", context={}, subject="", last_error="")
+        .update(to_address="", context={}, subject="", text="", last_error="")
     )
+
+
+def text_of(email: Email) -> tuple[str, bool]:
+    """The plain text of an e-mail for the admin, and whether it is the text as sent.
+
+    A sent e-mail shows the copy kept when it was sent. One not sent (yet) shows the text it
+    would have now, made the way the worker makes it, with every value a preparer makes at
+    sending time masked: the preview never shows a working password or link.
+    """
+    if email.status == Email.Status.SENT and email.text:
+        return email.text, True
+    if not email.template or not email.to_address:
+        return "", False  # wiped by the retention purge
+    try:
+        prepared = preparers.prepare(email)
+        shown = {
+            key: value if key in prepared.shown or not isinstance(value, str) else MASK
+            for key, value in prepared.context.items()
+        }
+        with translation.override(email.language):
+            return render_to_string(f"{email.template}.txt", _context(email, shown)), False
+    except _DATABASE_AWAY:
+        raise
+    except Exception as error:  # the reason it failed, as the worker found it
+        return _describe(error), False
