@@ -1,23 +1,33 @@
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import formats, translation
 from django.utils.functional import cached_property
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
 from .admin_lists import DeclaredLookupsOnly, NoIdCodesInSearch
-from .forms import FindByIdCodeForm, SchoolAdminForm, StudentAdminForm, StudentImportForm
+from .forms import (
+    FindByIdCodeForm,
+    SchoolAdminForm,
+    StudentAdminForm,
+    StudentExportForm,
+    StudentImportForm,
+)
 from .idcodes import mask_id_code
-from .models import CONTACT_FIELDS, IDENTITY_FIELDS, School, SchoolHost, Student
-from .resources import StudentResource
+from .models import CONTACT_FIELDS, IDENTITY_FIELDS, School, SchoolHost, Student, StudentImport
+from .resources import COLUMN_ALIASES, StudentResource
+from .services import import_checked_file, queue_student_import, set_students_studying
 from .spreadsheets import StudentCSV, StudentXLSX
 
 
@@ -37,6 +47,31 @@ class CappedCountPaginator(Paginator):
     @property
     def capped(self) -> bool:
         return self.count > self.CAP
+
+
+def _number(count: int) -> str:
+    return str(formats.number_format(count, force_grouping=True))
+
+
+def import_progress(student_import: StudentImport) -> str:
+    """Where an import is, in a sentence for its page: "Checked 12 000 of 100 000 rows…"."""
+    State = StudentImport.State
+    total = student_import.total_rows or 0
+    if student_import.state == State.CHECKING:
+        return ngettext(
+            "Checked %(checked)s of %(total)s row…",
+            "Checked %(checked)s of %(total)s rows…",
+            total,
+        ) % {"checked": _number(student_import.rows_checked), "total": _number(total)}
+    if student_import.state == State.SAVING:
+        return ngettext("Saving %(total)s row…", "Saving %(total)s rows…", total) % {
+            "total": _number(total)
+        }
+    if student_import.state == State.QUEUED:
+        return gettext("Waiting for the worker to start…")
+    if student_import.state == State.READING:
+        return gettext("Reading the file…")
+    return str(student_import.get_state_display())
 
 
 def _is_operator(request: HttpRequest) -> bool:
@@ -295,14 +330,67 @@ class StudentAdmin(ImportExportMixin, SchoolScopedAdmin):
     # Ours: limits on reading, spreadsheet formulas neutralised on writing (spreadsheets.py).
     import_formats = [StudentCSV, StudentXLSX]
     export_formats = [StudentCSV, StudentXLSX]
-    import_form_class = StudentImportForm
+    # The import is ours: the request keeps the file, the worker imports it (import_action).
     import_template_name = "admin/schools/student/import.html"
-    # The import's preview shows one page of rows, however long the file.
-    preview_rows = 100
+    export_form_class = StudentExportForm
+    export_template_name = "admin/schools/student/export.html"
+    import_status_template_name = "admin/schools/student/import_status.html"
+    # The import's page shows this many problems, however many the file has.
+    shown_problems = 100
+
+    actions = ["mark_not_studying", "mark_studying"]
 
     @admin.display(description=_("ID code"), ordering="id_code")
     def masked_id_code(self, obj: Student) -> str:
         return mask_id_code(obj.id_code)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # A student leaves the list by "does not study here", recorded, never by deletion:
+        # applications, accounts and the audit trail still name them. Operators may delete.
+        return _is_operator(request)
+
+    def save_model(self, request: HttpRequest, obj: Student, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Whether the student studies here changes through its service, which records it.
+        studying = obj.is_active
+        obj.is_active = Student.objects.values_list("is_active", flat=True).get(pk=obj.pk)
+        super().save_model(request, obj, form, change)
+        self._set_studying(request, [obj], studying=studying)
+
+    def _set_studying(
+        self, request: HttpRequest, students: list[Student], *, studying: bool
+    ) -> int:
+        return set_students_studying(students=students, studying=studying, actor=request.user)
+
+    @admin.action(description=_("Mark as not studying at the school (parents can no longer apply)"))
+    def mark_not_studying(self, request: HttpRequest, queryset: QuerySet[Student]) -> None:
+        changed = self._set_studying(request, list(queryset), studying=False)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d student marked as not studying at the school.",
+                "%(count)d students marked as not studying at the school.",
+                changed,
+            )
+            % {"count": changed},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Mark as studying at the school"))
+    def mark_studying(self, request: HttpRequest, queryset: QuerySet[Student]) -> None:
+        changed = self._set_studying(request, list(queryset), studying=True)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d student marked as studying at the school.",
+                "%(count)d students marked as studying at the school.",
+                changed,
+            )
+            % {"count": changed},
+            messages.SUCCESS,
+        )
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
@@ -327,31 +415,109 @@ class StudentAdmin(ImportExportMixin, SchoolScopedAdmin):
         # operator's list spans schools, but an export (like an import) is one school's.
         return super().get_export_queryset(request).filter(school=request.school)  # type: ignore[attr-defined]
 
-    def get_import_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context: dict[str, Any] = super().get_import_context_data(**kwargs)
-        return {
-            **context,
-            "preview_rows": self.preview_rows,
-            "preview_slice": f":{self.preview_rows}",
+    # --- the import, by the worker --------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        own = [
+            path(
+                "import/<int:pk>/",
+                self.admin_site.admin_view(self.import_status_view),
+                name="schools_student_import_status",
+            ),
+            path(
+                "import/<int:pk>/progress/",
+                self.admin_site.admin_view(self.import_progress_view),
+                name="schools_student_import_progress",
+            ),
+        ]
+        return [*own, *super().get_urls()]
+
+    def _imports(self, request: HttpRequest) -> QuerySet[StudentImport]:
+        """The imports into the school whose portal this is (one school's, as the import)."""
+        if not self.has_import_permission(request):
+            return StudentImport.objects.none()
+        return StudentImport.objects.filter(school=request.school).defer("data")  # type: ignore[attr-defined]
+
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """The upload: the file is kept and its import queued; its page shows the rest."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        posted = request.method == "POST"
+        form = StudentImportForm(
+            request.POST if posted else None,
+            request.FILES if posted else None,
+            upload_too_large=posted and getattr(request, "upload_too_large", False),
+        )
+        if posted and form.is_valid():
+            upload = form.cleaned_data["import_file"]
+            student_import = queue_student_import(
+                school=request.school,  # type: ignore[attr-defined]
+                uploaded_by=request.user,
+                file_name=upload.name,
+                data=upload.read(),
+                check_only=form.cleaned_data["check_only"],
+                language=translation.get_language() or settings.LANGUAGE_CODE,
+            )
+            return HttpResponseRedirect(self._status_url(student_import))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Import the student list"),
+            "opts": self.model._meta,
+            "form": form,
+            "columns": COLUMN_ALIASES,
+            "recent": list(self._imports(request)[:5]),
+            "max_rows": _number(settings.STUDENT_FILE_MAX_ROWS),
         }
+        return TemplateResponse(request, self.import_template_name, context)
 
-    def get_import_form_kwargs(self, request: HttpRequest) -> dict[str, Any]:
-        kwargs: dict[str, Any] = super().get_import_form_kwargs(request)
-        if request.method == "POST":
-            kwargs["upload_too_large"] = getattr(request, "upload_too_large", False)
-        return kwargs
+    def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        # django-import-export's confirmation step: the worker's import has none.
+        return HttpResponseRedirect(
+            reverse("admin:schools_student_import", current_app=self.admin_site.name)
+        )
 
-    def add_data_read_fail_error_to_form(self, form: Any, e: Exception) -> None:
-        # Our own refusals (too large, too many rows) say what is wrong in the user's words.
-        if isinstance(e, ValidationError):
-            form.add_error("import_file", e)
-        else:
-            super().add_data_read_fail_error_to_form(form, e)
+    def _status_url(self, student_import: StudentImport) -> str:
+        return reverse(
+            "admin:schools_student_import_status",
+            args=[student_import.pk],
+            current_app=self.admin_site.name,
+        )
 
-    def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
-        kwargs = super().get_import_data_kwargs(**kwargs)
-        kwargs.update(use_transactions=True, rollback_on_validation_errors=True)
-        return kwargs
+    def import_status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """How an import is doing, and what came of it (problems by row)."""
+        student_import = get_object_or_404(self._imports(request), pk=pk)
+        if request.method == "POST" and "import_now" in request.POST:
+            if not import_checked_file(student_import=student_import):
+                self.message_user(
+                    request,
+                    gettext("This file is no longer waiting to be imported."),
+                    messages.WARNING,
+                )
+            return HttpResponseRedirect(self._status_url(student_import))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Import of the student list"),
+            "opts": self.model._meta,
+            "student_import": student_import,
+            "progress": import_progress(student_import),
+            "problems": student_import.problems[: self.shown_problems],
+            "more_problems": max(student_import.problem_count - self.shown_problems, 0),
+        }
+        return TemplateResponse(request, self.import_status_template_name, context)
+
+    def import_progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The import's progress for its page's script (polled while it runs)."""
+        student_import = get_object_or_404(self._imports(request), pk=pk)
+        progress = import_progress(student_import)
+        return JsonResponse(
+            {
+                "running": student_import.is_running,
+                "state": student_import.state,
+                "total": student_import.total_rows or 0,
+                "checked": student_import.rows_checked,
+                "text": progress,
+            }
+        )
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         return self._administers(request)

@@ -1,14 +1,14 @@
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.utils.translation import gettext_lazy as _
-from import_export.forms import ImportForm
+from import_export.forms import SelectableFieldsExportForm
 
 from .idcodes import clean_id_code, split_id_codes
 from .models import CONTACT_FIELDS, IDENTITY_FIELDS, IdentityMethod, School, Student
 from .phones import normalize_phone
-from .spreadsheets import check_file_size, file_too_large
+from .spreadsheets import check_file_size, check_xlsx_unpacked_size, file_too_large
 from .text import normalize_name
 
 
@@ -138,11 +138,22 @@ class FindByIdCodeForm(forms.Form):
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
-class StudentImportForm(ImportForm):
-    """django-import-export's upload form, refusing a file too large before it is read.
+class StudentImportForm(forms.Form):
+    """The admin's upload of a student list: the file, refused here only when too large; the
+    worker reads and checks it (services.run_student_import).
 
     `upload_too_large`: the upload handler stopped keeping the file (spreadsheets.py).
     """
+
+    import_file = forms.FileField(
+        label=_("Student list"),
+        help_text=_("A CSV or XLSX file with a header row, as the school's own system exports it."),
+    )
+    check_only = forms.BooleanField(
+        label=_("Only check the file, import nothing yet"),
+        required=False,
+        help_text=_("You can import it from the result page once it is checked."),
+    )
 
     def __init__(self, *args: Any, upload_too_large: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -155,4 +166,34 @@ class StudentImportForm(ImportForm):
             raise file_too_large()
         upload = self.cleaned_data["import_file"]
         check_file_size(upload.size)
+        name = upload.name or ""
+        if name.lower().endswith(".xlsx"):
+            # Cheap (the zip's directory only), and says at once what the worker would say.
+            check_xlsx_unpacked_size(upload.read())
+            upload.seek(0)
+        elif not name.lower().endswith(".csv"):
+            raise ValidationError(
+                _("Unsupported file type: use a .csv or .xlsx file."), code="unsupported_format"
+            )
         return upload
+
+
+class StudentExportForm(SelectableFieldsExportForm):
+    """django-import-export's export form, in the admin's language: the columns by their
+    names in the model ("isikukood"), not their attribute names made into titles ("Id Code")."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["format"].label = _("File type")
+        for field in self.fields.values():
+            # For the library's own page script (one resource here, and no script): not HTML.
+            field.widget.attrs.pop("resource-id", None)
+
+    def _get_field_label(self, resource: Any, field_name: str) -> str:
+        field = resource.fields.get(field_name)
+        attribute = getattr(field, "attribute", None) or field_name
+        try:
+            name = getattr(Student._meta.get_field(attribute), "verbose_name", attribute)
+            return str(name).capitalize()
+        except FieldDoesNotExist:
+            return super()._get_field_label(resource, field_name)  # type: ignore[no-any-return]

@@ -233,3 +233,64 @@ class Student(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+
+class StudentImport(models.Model):
+    """A student list uploaded in the admin and imported by the worker (services.run_import).
+
+    The request only keeps the file and queues the work, so a list of any length answers at
+    once; the worker checks every row, writing how far it is (`rows_checked`), and then saves
+    all rows in one short transaction, or none when any row is wrong. The file itself is
+    wiped when the import ends; what is kept is the outcome, and the problems by row.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("waiting for the worker")
+        READING = "reading", _("reading the file")
+        CHECKING = "checking", _("checking the rows")
+        SAVING = "saving", _("saving")
+        IMPORTED = "imported", _("imported")
+        CHECKED = "checked", _("checked, nothing imported")
+        REFUSED = "refused", _("not imported: the file has problems")
+        FAILED = "failed", _("not imported: an error")
+
+    RUNNING = (State.QUEUED, State.READING, State.CHECKING, State.SAVING)
+
+    school = models.ForeignKey(
+        School, on_delete=models.CASCADE, related_name="student_imports", verbose_name=_("school")
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    file_name = models.CharField(_("file"), max_length=255)
+    # The uploaded file, for the worker (which may run on another machine); wiped at the end.
+    data = models.BinaryField(editable=False)
+    check_only = models.BooleanField(_("only check"), default=False)
+    # The uploader's language: the worker writes the problems in it.
+    language = models.CharField(_("language"), max_length=5, default="et")
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
+    total_rows = models.PositiveIntegerField(_("rows"), null=True, blank=True)
+    rows_checked = models.PositiveIntegerField(_("rows checked"), default=0)
+    new = models.PositiveIntegerField(_("new"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    problem_count = models.PositiveIntegerField(_("problems"), default=0)
+    # The first problems, by row: [{"row": 12, "message": "..."}] (row 0: the file itself).
+    problems = models.JSONField(default=list, blank=True, editable=False)
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("student list import")
+        verbose_name_plural = _("student list imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+    @property
+    def is_running(self) -> bool:
+        return self.state in self.RUNNING
