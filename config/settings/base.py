@@ -78,7 +78,8 @@ MIDDLEWARE = [
     "koolivarav.schools.middleware.CurrentSchoolMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, reading the user in the session's own query (koolivarav.accounts.sessions).
+    "koolivarav.accounts.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -92,6 +93,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Django's, writing plain <input> elements without the template engine (config/forms_renderer.py).
+FORM_RENDERER = "config.forms_renderer.FormRenderer"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -129,6 +132,9 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, whose health check costs no query on a busy connection.
+        DATABASES["default"]["ENGINE"] = "koolivarav.operations.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (shared by every server process: rate limits and lock-outs live here) -----------
@@ -283,9 +289,9 @@ FILE_UPLOAD_HANDLERS = [
 ]
 
 # --- Security --------------------------------------------------------------------------------
-# Sessions are kept in the database and read through the shared cache (one Redis round trip
-# instead of a query on every logged-in request); the database copy survives a cache restart.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions are kept in the database and read in one query together with the logged-in user,
+# the user's school and children (koolivarav.accounts.sessions): fresh on every request.
+SESSION_ENGINE = "koolivarav.accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 8)

@@ -12,6 +12,7 @@ from koolivarav.schools.models import School
 from koolivarav.schools.text import name_key
 
 from .models import User
+from .sessions import preloaded_user
 
 
 class SchoolUserBackend(ModelBackend):
@@ -49,6 +50,13 @@ class SchoolUserBackend(ModelBackend):
             return matches[0]
         return None
 
+    def get_user(self, user_id: Any) -> User | None:  # type: ignore[override]
+        # The request's user as its session read it (koolivarav.accounts.sessions), else a query.
+        user = preloaded_user(user_id)
+        if user is None:
+            return super().get_user(user_id)  # type: ignore[return-value]
+        return user if self.user_can_authenticate(user) else None
+
     def user_can_authenticate(self, user: User) -> bool:  # type: ignore[override]
         """Active, and not holding a temporary password past its expiry."""
         if not super().user_can_authenticate(user):
@@ -57,7 +65,7 @@ class SchoolUserBackend(ModelBackend):
         return not (user.must_change_password and expires is not None and expires <= timezone.now())
 
     def candidates(self, *, request: HttpRequest | None, username: str) -> list[User]:
-        return accounts_named(school=getattr(request, "school", None), username=username)
+        return accounts_named_in(request=request, username=username)
 
 
 def accounts_named(*, school: School | None, username: str) -> list[User]:
@@ -73,17 +81,31 @@ def accounts_named(*, school: School | None, username: str) -> list[User]:
     return list(User.objects.filter(scope & lookup)[:20])
 
 
+def accounts_named_in(*, request: HttpRequest | None, username: str) -> list[User]:
+    """`accounts_named` at the request's school, looked up once per request and name: the
+    lock-out key and the login itself ask for the same accounts."""
+    school = getattr(request, "school", None)
+    if request is None:
+        return accounts_named(school=school, username=username)
+    known: dict[str, list[User]] = request.__dict__.setdefault("_accounts_named", {})
+    if username not in known:
+        known[username] = accounts_named(school=school, username=username)
+    return known[username]
+
+
 def login_identifier(username: str) -> str:
     """The normal form of what was typed as a user name: lower-case e-mail, or name key."""
     text = username.strip()
     return text.lower() if "@" in text else name_key(text, "")
 
 
-def person_key(*, school: School | None, username: str) -> str:
+def person_key(*, school: School | None, username: str, accounts: list[User] | None = None) -> str:
     """Who a typed name means, for counting: "user:<id>" when it is exactly one account of
     the school, else "text:" and its normal form, so that every spelling of one person (the
-    e-mail address in any case, the name in any spacing) shares one counter."""
-    accounts = accounts_named(school=school, username=username)
+    e-mail address in any case, the name in any spacing) shares one counter. `accounts` are
+    the accounts the name means, when the caller has looked them up already."""
+    if accounts is None:
+        accounts = accounts_named(school=school, username=username)
     if len(accounts) == 1:
         return f"user:{accounts[0].pk}"
     identifier = login_identifier(username)
@@ -104,5 +126,7 @@ def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -
     school = getattr(request, "school", None)
     known: dict[str, str] = request.__dict__.setdefault("_lockout_keys", {})
     if typed not in known:
-        known[typed] = f"{school.pk if school else '-'}:{person_key(school=school, username=typed)}"
+        accounts = accounts_named_in(request=request, username=typed)
+        key = person_key(school=school, username=typed, accounts=accounts)
+        known[typed] = f"{school.pk if school else '-'}:{key}"
     return known[typed]

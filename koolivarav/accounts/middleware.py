@@ -1,9 +1,46 @@
+import functools
 from collections.abc import Callable
 
+from django.contrib import auth
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.functional import SimpleLazyObject
+
+from . import sessions
+from .models import User
+
+
+class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
+    """Django's, with the user read in the same query as the session (accounts.sessions).
+
+    Who is logged in is still decided by `django.contrib.auth.get_user`, with its check of the
+    session against the password hash; it only gets the user without a query of its own.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: get_user(request))  # type: ignore[assignment]
+
+
+def get_user(request: HttpRequest) -> User | AnonymousUser:
+    if not hasattr(request, "_cached_user"):
+        session = request.session
+        user = session.load_with_user() if isinstance(session, sessions.SessionStore) else None
+        with sessions.preloaded(user):
+            request._cached_user = auth.get_user(request)  # type: ignore[attr-defined]
+    return request._cached_user  # type: ignore[attr-defined,no-any-return]
+
+
+@functools.cache
+def _admin_path(script_prefix: str) -> str:
+    # Once per script prefix (which reverse() puts in front): reverse() on every request cost
+    # as much as some whole middlewares do.
+    return reverse("admin:index")
+
 
 # What a user with a temporary password may still open besides the profile.
 _ALLOWED_PREFIXES = ("/static/", "/i18n/")
@@ -41,7 +78,7 @@ class PrivatePagesMiddleware:
         response = self.get_response(request)
         user = getattr(request, "user", None)
         if (user is not None and user.is_authenticated) or request.path.startswith(
-            reverse("admin:index")
+            _admin_path(get_script_prefix())
         ):
             add_never_cache_headers(response)
         return response

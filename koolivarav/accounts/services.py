@@ -6,10 +6,12 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth import login as auth_login
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
@@ -143,6 +145,15 @@ def resend_login_details(*, user: User, actor: User) -> Email:
         email = send_login_details(user=user)
         record(school=user.school, actor=actor, action=AuditEntry.Action.RESENT, target=str(user))
         return email
+
+
+def log_in(*, request: HttpRequest, user: User) -> None:
+    """Django's login, its writes in one transaction: the new session's row, `last_login` and
+    django-axes' record of the login with the reset of its failure count commit together
+    (one commit, instead of one for each and the session written twice)."""
+    with transaction.atomic():
+        auth_login(request, user)
+        request.session.save()  # here, not at the end of the request (which then writes nothing)
 
 
 def change_password(*, user: User, password: str) -> None:

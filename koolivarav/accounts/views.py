@@ -20,8 +20,8 @@ from koolivarav.schools.pagecache import cache_anonymous_page
 from . import throttling
 from .forms import LoginForm, ProfileForm, SchoolPasswordResetForm, SchoolSetPasswordForm
 from .models import User
-from .selectors import children_of, personal_data_of
-from .services import change_password
+from .selectors import children_of, listed_children_of, personal_data_of
+from .services import change_password, log_in
 
 
 @method_decorator(cache_anonymous_page, name="get")
@@ -37,11 +37,15 @@ class HomeView(auth_views.LoginView):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         if user.is_authenticated:
-            context["children"] = children_of(user=user)  # type: ignore[arg-type]
+            context["children"] = listed_children_of(user=user)  # type: ignore[arg-type]
         else:
             school = getattr(self.request, "school", None)
             context["identity_providers"] = school.offered_identity_providers() if school else []
         return context
+
+    def form_valid(self, form: LoginForm) -> HttpResponse:  # type: ignore[override]
+        log_in(request=self.request, user=form.get_user())
+        return HttpResponseRedirect(self.get_success_url())
 
     def get_success_url(self) -> str:
         if getattr(self.request.user, "must_change_password", False):

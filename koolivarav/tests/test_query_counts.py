@@ -196,3 +196,49 @@ def test_the_review_page_is_constant_in_queries_whatever_it_shows(
     counts = {url: _queries(admin_client_of_school, url) for url in pages}
     _review_mix(school, school_admin, 6, 24)
     assert {url: _queries(admin_client_of_school, url) for url in pages} == counts
+
+
+# --- the parent's pages and the login: how many queries, exactly -------------------------------
+# The session, the user, the user's school and children come in one query (accounts.sessions);
+# the home page adds the parent's applications (applications' own query).
+PARENT_PAGES = {"/": 2, reverse("accounts:profile"): 1}
+
+
+@pytest.mark.parametrize(("url", "count"), PARENT_PAGES.items())
+def test_a_parents_page_makes_this_many_queries(school_client, school, parent, url, count):
+    parent.id_code = make_id_code(birth=date(1984, 5, 17), female=True, serial=271)
+    parent.save()  # with an ID code, as every parent who applied: their applications are listed
+    parent.children.add(StudentFactory(school=school), StudentFactory(school=school))
+    school_client.force_login(parent)
+    assert _queries(school_client, url) == count
+
+
+def test_a_childs_page_makes_two_queries(school_client, school, parent):
+    child = StudentFactory(school=school)
+    parent.children.add(child, StudentFactory(school=school))
+    school_client.force_login(parent)
+    assert _queries(school_client, reverse("accounts:child", args=[child.pk])) == 2
+
+
+def test_a_login_makes_this_many_queries(school_client, parent, password):
+    """Reads: django-axes' failure count and the accounts the name means (once, for the
+    lock-out key and the login alike). Then one transaction: axes looks for expired and for
+    this person's failures to delete (none here), records the login; last_login; the new
+    session, inserted once (Django's store inserts it empty, then updates it)."""
+    school_client.get("/")
+    with CaptureQueriesContext(connection) as captured:
+        response = school_client.post("/", {"username": parent.email, "password": password})
+    assert response.status_code == 302
+    statements = [q["sql"].split()[0].upper() for q in captured]
+    assert statements == [
+        "SELECT",
+        "SELECT",
+        "SAVEPOINT",  # the test's own transaction holds the login's as a savepoint
+        "SELECT",
+        "INSERT",
+        "SELECT",
+        "UPDATE",
+        "INSERT",
+        "RELEASE",
+    ]
+    assert "django_session" in captured[-2]["sql"]
