@@ -251,8 +251,12 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Background tasks ------------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 # Called by run_worker before it starts (config wires the apps; notifications imports none):
-# housekeeping is run by the workers once a day between them.
-WORKER_STARTUP_HOOKS = ["koolivarav.operations.tasks.start_housekeeping"]
+# housekeeping is run by the workers once a day between them, the administrators' daily
+# digests of waiting applications every hour on the hour.
+WORKER_STARTUP_HOOKS = [
+    "koolivarav.operations.tasks.start_housekeeping",
+    "koolivarav.operations.tasks.start_digests",
+]
 
 # --- Retention and housekeeping (koolivarav.operations) ---------------------------------------
 # `manage.py housekeeping` removes what is older than these; the worker runs it once a day, at

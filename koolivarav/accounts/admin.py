@@ -5,6 +5,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -15,7 +17,14 @@ from koolivarav.schools.admin import ReadOnlySchoolScopedAdmin, SchoolScopedAdmi
 from koolivarav.schools.idcodes import mask_id_code
 
 from .models import AuditEntry, User
-from .services import change_email, change_role, resend_login_details, reset_second_factor
+from .services import (
+    change_children,
+    change_email,
+    change_role,
+    resend_login_details,
+    reset_second_factor,
+    set_account_active,
+)
 
 # The secrets of the authenticator apps, and the recovery codes (only their hashes are
 # stored), are nobody's to see: django-otp's own admin goes.
@@ -49,14 +58,14 @@ class UserAdmin(SchoolScopedAdmin):
     """Parents and administrators of the school; passwords are never shown or typed here."""
 
     form = UserAdminForm
-    list_display = ["last_name", "first_name", "email", "role", "is_active", "date_joined"]
+    list_display = ["last_name", "first_name", "email_address", "role", "is_active", "joined"]
     list_filter = ["role", "is_active"]
     search_fields = ["last_name", "first_name", "email"]
     id_code_field = "id_code"  # found by a POSTed form, never in a web address
     ordering = ["last_name", "first_name"]
     list_per_page = 50
     filter_horizontal = ["children"]
-    actions = ["resend_login_details", "reset_second_factor"]
+    actions = ["resend_login_details", "reset_second_factor", "deactivate", "reactivate"]
     readonly_fields = ["last_login", "date_joined", "masked_id_code"]
     fieldsets = [
         (None, {"fields": ["email", "first_name", "last_name", "school", "role"]}),
@@ -67,13 +76,30 @@ class UserAdmin(SchoolScopedAdmin):
             {"fields": ["is_active", "must_change_password", "last_login", "date_joined"]},
         ),
     ]
+    # An administrator's own choice of how to hear of new applications.
+    notices_fieldset: Any = (
+        _("Notices of new applications"),
+        {"fields": ["application_notices", "digest_hour"]},
+    )
 
     @admin.display(description=_("ID code"))
     def masked_id_code(self, obj: User) -> str:
         return mask_id_code(obj.id_code)
 
+    @admin.display(description=_("e-mail"), ordering="email")
+    def email_address(self, obj: User) -> str:
+        # A long address breaks after its "@", not at any letter (the list fits at 1024 px).
+        local, at, domain = obj.email.rpartition("@")
+        return format_html("{}@<wbr>{}", local, domain) if at else obj.email
+
+    @admin.display(description=_("joined"), ordering="date_joined")
+    def joined(self, obj: User) -> str:
+        return formats.date_format(timezone.localtime(obj.date_joined), "SHORT_DATE_FORMAT")
+
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        fieldsets = super().get_fieldsets(request, obj)
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and obj.is_administrative:
+            fieldsets.insert(1, self.notices_fieldset)
         if getattr(request.user, "is_operator", False):
             return fieldsets
         return [
@@ -92,16 +118,25 @@ class UserAdmin(SchoolScopedAdmin):
             obj.set_unusable_password()
             super().save_model(request, obj, form, change)
             return
-        # A new e-mail address or role goes through its service, which records it and tells
-        # the person; everything else is saved as typed.
+        # A new e-mail address, role or state goes through its service, which records it
+        # (and tells the person of a new address or role); the rest is saved as typed.
         stored = User.objects.get(pk=obj.pk)
-        new_email, new_role = obj.email, obj.role
-        obj.email, obj.role = stored.email, stored.role
+        new_email, new_role, active = obj.email, obj.role, obj.is_active
+        obj.email, obj.role, obj.is_active = stored.email, stored.role, stored.is_active
         super().save_model(request, obj, form, change)
         actor: User = request.user  # type: ignore[assignment]
         change_email(user=obj, new_email=new_email, actor=actor)
         if new_role != stored.role:
             change_role(user=obj, new_role=new_role, actor=actor)
+        if active != stored.is_active:
+            set_account_active(user=obj, active=active, actor=actor)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # The children change through their service, which records before and after.
+        children = form.cleaned_data.pop("children", None) if change else None
+        super().save_related(request, form, formsets, change)
+        if children is not None:
+            change_children(user=form.instance, children=children, actor=request.user)  # type: ignore[arg-type]
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # A fellow administrator's page is for reading only: with their e-mail, password and
@@ -111,7 +146,9 @@ class UserAdmin(SchoolScopedAdmin):
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        if obj is not None and not self._may_change(request, obj):
+        # A school's administrators deactivate an account, recorded, and never delete one:
+        # nothing disappears without a trace. Operators may delete (a person's erasure).
+        if not getattr(request.user, "is_operator", False):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -122,6 +159,8 @@ class UserAdmin(SchoolScopedAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.pk == request.user.pk:
+            readonly.append("is_active")  # nobody locks themselves out
         if not getattr(request.user, "is_operator", False):
             # Who is an administrator is the operator's decision, not the school's.
             readonly.append("role")
@@ -186,6 +225,31 @@ class UserAdmin(SchoolScopedAdmin):
             messages.SUCCESS,
         )
 
+    @admin.action(description=_("Deactivate the selected accounts (they can no longer log in)"))
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._set_active(request, queryset, active=False)
+
+    @admin.action(description=_("Activate the selected accounts again"))
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._set_active(request, queryset, active=True)
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[User], *, active: bool) -> None:
+        actor: User = request.user  # type: ignore[assignment]
+        # Nobody deactivates themselves (they would be locked out of the admin at once).
+        people = [u for u in self._permitted(request, list(queryset)) if u.pk != actor.pk]
+        changed = sum(set_account_active(user=user, active=active, actor=actor) for user in people)
+        if active:
+            text = ngettext(
+                "%(count)d account activated again.", "%(count)d accounts activated again.", changed
+            )
+        else:
+            text = ngettext(
+                "%(count)d account deactivated: the person can no longer log in.",
+                "%(count)d accounts deactivated: the people can no longer log in.",
+                changed,
+            )
+        self.message_user(request, text % {"count": changed}, messages.SUCCESS)
+
     @admin.action(description=_("Reset the second factor (a new authenticator app at next login)"))
     def reset_second_factor(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         users = [
@@ -209,8 +273,22 @@ class UserAdmin(SchoolScopedAdmin):
 class AuditEntryAdmin(ReadOnlySchoolScopedAdmin):
     """The audit trail: readable by the school's administrators, changeable by nobody."""
 
-    list_display = ["at", "actor", "action", "target", "before", "after", "details"]
+    list_display = ["at", "actor", "action", "target", "change"]
     list_filter = ["action", "at"]
     search_fields = ["target"]
     list_select_related = ["actor"]
     list_per_page = 100
+
+    @admin.display(description=_("what changed"))
+    def change(self, obj: AuditEntry) -> str:
+        """What changed, before → after, with the details under it: one column, so that
+        the list keeps its words whole at 1024 px."""
+        parts = []
+        if obj.before or obj.after:
+            empty = self.get_empty_value_display()
+            parts.append(format_html("{} → {}", obj.before or empty, obj.after or empty))
+        if obj.details:
+            parts.append(format_html('<span class="audit-details">{}</span>', obj.details))
+        if not parts:
+            return self.get_empty_value_display()
+        return format_html_join("", "{}", ((part,) for part in parts))

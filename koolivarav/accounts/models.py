@@ -46,6 +46,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         SCHOOL_ADMIN = "school_admin", _("school administrator")
         OPERATOR = "operator", _("operator")
 
+    class ApplicationNotices(models.TextChoices):
+        """How an administrator hears of new applications."""
+
+        EACH = "each", _("an e-mail about each new application")
+        DIGEST = "digest", _("one e-mail a day listing the waiting applications")
+        NONE = "none", _("no e-mails")
+
     school = models.ForeignKey(
         School,
         on_delete=models.PROTECT,
@@ -81,6 +88,22 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("staff status"), default=False)
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+    # An administrator's notices of new applications (the school may turn them all off).
+    application_notices = models.CharField(
+        _("e-mails about new applications"),
+        max_length=10,
+        choices=ApplicationNotices.choices,
+        default=ApplicationNotices.EACH,
+    )
+    digest_hour = models.PositiveSmallIntegerField(
+        _("daily digest at"),
+        choices=[(hour, f"{hour:02d}:00") for hour in range(24)],
+        default=8,
+        help_text=_("Estonian time. The digest is sent only on days when applications wait."),
+    )
+    # The day the last digest went (local time): the workers send each administrator one a
+    # day between them, whoever moves this date first (operations.digests).
+    digest_sent_on = models.DateField(null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -188,6 +211,11 @@ class AuditEntry(models.Model):
         RECOVERY_CODE_USED = "2fa_recovery_used", _("logged in with a recovery code")
         EMAIL_CHANGED = "email_changed", _("changed an e-mail address")
         ROLE_CHANGED = "role_changed", _("changed a role")
+        CHILDREN_CHANGED = "children_changed", _("changed the children of an account")
+        DEACTIVATED = "deactivated", _("deactivated an account")
+        REACTIVATED = "reactivated", _("reactivated an account")
+        STUDENT_DEACTIVATED = "student_left", _("marked a student as not studying here")
+        STUDENT_REACTIVATED = "student_back", _("marked a student as studying here")
 
     # Empty only for entries about operators, who belong to no school.
     school = models.ForeignKey(

@@ -18,6 +18,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -25,6 +26,7 @@ from koolivarav.notifications.models import Email
 from koolivarav.notifications.preparers import Prepared, SkipEmail, register
 from koolivarav.notifications.services import queue_email
 from koolivarav.schools.models import School, Student
+from koolivarav.schools.signals import students_activity_changed
 
 from . import throttling
 from .backends import accounts_named, person_key
@@ -585,3 +587,97 @@ def change_role(*, user: User, new_role: str, actor: User) -> None:
             after=new_role,
         )
         _tell(user=user, actor=actor, kind=ROLE_CHANGED, to=user.email, role=new_role)
+
+
+# --- Nothing disappears without a trace: children and deactivation ---------------------------
+
+# AuditEntry.before/after hold this much: a very long list of children is cut, with "…".
+_AUDIT_VALUE_LENGTH = 254
+
+
+def _names_of(children: Iterable[Student]) -> str:
+    listed = ", ".join(sorted(f"{c.first_name} {c.last_name} ({c.class_name})" for c in children))
+    if len(listed) > _AUDIT_VALUE_LENGTH:
+        listed = listed[: _AUDIT_VALUE_LENGTH - 1] + "…"
+    return listed or REMOVED
+
+
+def change_children(*, user: User, children: Iterable[Student], actor: User) -> bool:
+    """The account's children are now exactly `children`: recorded with before and after.
+
+    Returns whether anything changed (nothing is recorded when nothing did).
+    """
+    _check_may_change(actor=actor, user=user)
+    wanted = list(children)
+    with transaction.atomic():
+        before = list(user.children.all())
+        if {c.pk for c in before} == {c.pk for c in wanted}:
+            return False
+        user.children.set(wanted)
+        record(
+            school=user.school,
+            actor=actor,
+            action=AuditEntry.Action.CHILDREN_CHANGED,
+            target=user.get_full_name(),
+            reference=_reference(user),
+            before=_names_of(before),
+            after=_names_of(wanted),
+        )
+    return True
+
+
+def set_account_active(*, user: User, active: bool, actor: User) -> bool:
+    """Deactivate an account (the person can no longer log in; nothing of it is deleted) or
+    activate it again: recorded. Returns whether it changed.
+
+    A school's administrators deactivate instead of deleting: the account, its children and
+    every entry about it stay, so a mistake is undone by activating it again.
+    """
+    _check_may_change(actor=actor, user=user)
+    if actor.pk == user.pk and not active:
+        raise PermissionDenied  # nobody locks themselves out
+    with transaction.atomic():
+        if not User.objects.filter(pk=user.pk).exclude(is_active=active).update(is_active=active):
+            return False
+        user.is_active = active
+        record(
+            school=user.school,
+            actor=actor,
+            action=AuditEntry.Action.REACTIVATED if active else AuditEntry.Action.DEACTIVATED,
+            target=user.get_full_name(),
+            reference=_reference(user),
+            before=_state_words(active=not active),
+            after=_state_words(active=active),
+        )
+    return True
+
+
+def _state_words(*, active: bool, student: bool = False) -> str:
+    """An account's or a student's state in words, in the site's language, for the trail."""
+    with translation.override(settings.LANGUAGE_CODE):
+        if student:
+            return str(_("studies at the school") if active else _("does not study at the school"))
+        return str(_("active") if active else _("deactivated"))
+
+
+def _record_students_activity(
+    *, sender: type, school: School, students: list[Student], studying: bool, actor: User, **kwargs
+) -> None:
+    """schools.services.set_students_studying, recorded (schools imports no other app)."""
+    for student in students:
+        record(
+            school=school,
+            actor=actor,
+            action=(
+                AuditEntry.Action.STUDENT_REACTIVATED
+                if studying
+                else AuditEntry.Action.STUDENT_DEACTIVATED
+            ),
+            target=str(student),
+            reference=f"student:{student.pk}",
+            before=_state_words(active=not studying, student=True),
+            after=_state_words(active=studying, student=True),
+        )
+
+
+students_activity_changed.connect(_record_students_activity, dispatch_uid="accounts.audit")

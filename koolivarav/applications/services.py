@@ -626,8 +626,14 @@ def _notify_administrators(application: Application) -> None:
     school = application.school
     if not school.notify_admins_of_new_applications:
         return
+    # Each administrator chooses: this notice, a daily digest instead (operations.digests),
+    # or none.
     admins = User.objects.filter(
-        school=school, role=User.Role.SCHOOL_ADMIN, is_staff=True, is_active=True
+        school=school,
+        role=User.Role.SCHOOL_ADMIN,
+        is_staff=True,
+        is_active=True,
+        application_notices=User.ApplicationNotices.EACH,
     )
     for admin in admins:
         # No personal data in the notice: the administrator reads it in the review queue.

@@ -8,6 +8,34 @@ from django.conf import settings
 
 # template → context (the preparers' values, a password or a link, included).
 SAMPLES: dict[str, dict] = {
+    "accounts/email/application_digest": {
+        "waiting": 3,
+        "matching": 1,
+        "more": 1,
+        "hour": 8,
+        "queue_url": "https://jpk.example.ee/admin/applications/application/?status__exact=pending",
+        "matching_url": (
+            "https://jpk.example.ee/admin/applications/application/?status__exact=pending&records=all"
+        ),
+        "lines": [
+            {
+                "submitted": "29.11.2026 10:09",
+                "children": 2,
+                "records": "all",
+                "confirmed": True,
+                "identity_method": "smartid",
+                "url": "https://jpk.example.ee/admin/applications/application/41/change/",
+            },
+            {
+                "submitted": "28.11.2026 16:45",
+                "children": 1,
+                "records": "none",
+                "confirmed": False,
+                "identity_method": "",
+                "url": "https://jpk.example.ee/admin/applications/application/40/change/",
+            },
+        ],
+    },
     "accounts/email/login_details": {"password": "78ecd619"},
     "accounts/email/children_added": {
         "children": ["Kärt Maasikas (3.b)", "Jüri Maasikas (7.a)"],

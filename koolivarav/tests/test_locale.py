@@ -422,6 +422,23 @@ def test_every_email_renders_in_russian(template, school, children):
         "review_url": "https://jpk.example.ee/admin/applications/application/1/change/",
         "status_url": "https://jpk.example.ee/apply/status/token/",
         "role": "родитель",
+        # The administrators' daily digest (operations.digests): counts and lines, no names.
+        "waiting": 3,
+        "matching": 1,
+        "more": 1,
+        "hour": 8,
+        "queue_url": "https://jpk.example.ee/admin/applications/application/",
+        "matching_url": "https://jpk.example.ee/admin/applications/application/?records=all",
+        "lines": [
+            {
+                "submitted": "01.12.2026 10:42",
+                "children": 2,
+                "records": "all",
+                "confirmed": True,
+                "identity_method": "smartid",
+                "url": "https://jpk.example.ee/admin/applications/application/1/change/",
+            }
+        ],
     }
     names = [*_names(school, *children), "Jelena", "Ivanova"]
     with translation.override("ru"):

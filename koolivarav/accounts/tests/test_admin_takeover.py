@@ -69,6 +69,8 @@ def form_data(user: User, *, operator: bool = False, **changes) -> dict:
     }
     if operator:
         data.update(role=user.role, school=user.school_id or "")
+    if user.is_administrative:  # an administrator's page has their notices too
+        data.update(application_notices=user.application_notices, digest_hour=user.digest_hour)
     data.update(changes)
     return {k: v for k, v in data.items() if v != ""}
 
