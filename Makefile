@@ -9,7 +9,7 @@ DEV := DEBUG=true
 IDP_PORT ?= $(shell echo $$(($(PORT) + 1)))
 DEMO_IDENTITY := TARA_ISSUER=http://127.0.0.1:$(IDP_PORT) TARA_CLIENT_ID=demo-tara TARA_CLIENT_SECRET=demo-tara-secret
 
-.PHONY: setup run test test-fast lint format messages compile-messages bench security clean
+.PHONY: setup run test test-fast lint format messages compile-messages bench bench-september security clean
 
 $(STAMP): requirements/dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,10 +59,17 @@ format: setup
 messages: setup
 	$(DEV) $(BIN)/python manage.py makemessages --locale et --locale en --locale ru --no-location --no-obsolete --ignore '.venv/*' --ignore 'var/*' --ignore 'node_modules/*' --ignore 'test-results/*'
 
-## make bench: the production stack under load (several minutes); writes docs/benchmarks.md.
+## make bench: the product beside bare Django and django-allauth (../shared/bench-peer), in
+## interleaved rounds, then the product alone (about 15 minutes); writes docs/benchmarks.md.
 bench: setup
 	@command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk); }
 	$(BIN)/python bench/run.py
+
+## make bench-september: 300 schools, 150,000 students, 20,000 applications in ten minutes while
+## administrators approve (BENCH_SEPTEMBER_SCALE=0.1: a tenth of everything, in one minute);
+## writes docs/benchmarks-september.md.
+bench-september: setup
+	$(BIN)/python bench/september.py
 
 ## make security: bandit, then wapiti and sqlmap against the running site; writes docs/security-scan.md.
 security: setup

@@ -23,7 +23,7 @@ The table is printed and written to docs/benchmarks.md.
 
 Environment: BENCH_SECONDS=3 (one wrk run)  BENCH_ROUNDS=5  BENCH_MINUTES=9
 BENCH_MAX_OTHERS=0.05  BENCH_PEER_DIR=../shared/bench-peer  BENCH_IMPORT_ROWS=100000
-BENCH_QUEUE_SIZES=1000,100000,1000000  BENCH_DATABASES=postgresql (the product-alone part)
+BENCH_QUEUE_SIZES=1000,100000,1000000  BENCH_ALONE=1 (0: the side-by-side part only)
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ IMPORT_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
 QUEUE_SIZES = [
     int(n) for n in os.environ.get("BENCH_QUEUE_SIZES", "1000,100000,1000000").split(",")
 ]
-DATABASES = os.environ.get("BENCH_DATABASES", "postgresql").split(",")
+# BENCH_ALONE=0 leaves out the product-alone part (the side-by-side table only).
+ALONE = os.environ.get("BENCH_ALONE", "1") != "0"
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/koolivarav_bench"
 WORKERS = 2 * (os.cpu_count() or 1)
 CONNECTIONS = 32
@@ -1201,8 +1202,10 @@ def main() -> None:
                 started = time.monotonic()
                 idle = side_by_side(servers)
                 minutes = (time.monotonic() - started) / 60
-                print("== the product alone", flush=True)
-                alone = product_alone(stack, csv_path)
+                alone = {}
+                if ALONE:
+                    print("== the product alone", flush=True)
+                    alone = product_alone(stack, csv_path)
             finally:
                 for timer in (servers.product_hash, servers.peer_hash):
                     timer.kill()
