@@ -102,11 +102,15 @@ class EmailAdmin(SchoolScopedAdmin):
         text, as_sent = text_of(obj)
         if not text:
             return self.get_empty_value_display()
-        note = (
-            _("As it was sent; a temporary password or a link that works is shown masked.")
-            if as_sent
-            else _("Not sent: the text it has now, with a temporary password or a link masked.")
-        )
+        if as_sent:
+            note = _("As it was sent; a temporary password or a link that works is shown masked.")
+        elif obj.status == Email.Status.SENT:  # sent before the text was kept (issue 14)
+            note = _(
+                "Sent before its text was kept: the text it would have now, with a temporary "
+                "password or a link masked."
+            )
+        else:
+            note = _("Not sent: the text it has now, with a temporary password or a link masked.")
         return format_html(
             '<pre class="email-text">{}</pre><p class="email-text-note">{}</p>', text, note
         )

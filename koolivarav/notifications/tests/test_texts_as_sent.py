@@ -151,3 +151,11 @@ def test_the_list_fits_its_status_and_error_in_one_column(admin_client_of_school
     assert "failed after 5 attempts" in page
     assert "SMTPRecipientsRefused: 550" in page
     assert "vanem@<wbr>example.ee" in page  # a long address breaks after its @
+
+
+def test_an_email_sent_before_texts_were_kept_says_so(admin_client_of_school, school, parent):
+    email = send_login_details(user=parent)
+    Email.objects.filter(pk=email.pk).update(status=Email.Status.SENT, sent_at=timezone.now())
+    page = _page(admin_client_of_school, Email.objects.get())
+    assert "Sent before its text was kept" in page
+    assert f"Ajutine salasõna on: {MASK}" in page
