@@ -279,7 +279,9 @@ def _prepare_receipt(email: Email) -> Prepared:
             "status_url": status_url(application),
             "held": application.is_held_back,
             "link_days": status_link_days(),
-        }
+        },
+        # The kept copy masks what is made at sending (the link), not the applicant's name.
+        shown=frozenset({"first_name", "last_name"}),
     )
 
 
