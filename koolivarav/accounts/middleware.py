@@ -1,6 +1,7 @@
 import functools
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.models import AnonymousUser
@@ -8,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import get_script_prefix, reverse
 from django.utils.cache import add_never_cache_headers
-from django.utils.functional import SimpleLazyObject
+from django.utils.functional import LazyObject, SimpleLazyObject, empty
 
 from . import sessions
 from .models import User
@@ -35,6 +36,18 @@ def get_user(request: HttpRequest) -> User | AnonymousUser:
     return request._cached_user  # type: ignore[attr-defined,no-any-return]
 
 
+def _maybe_logged_in(request: HttpRequest) -> bool:
+    """False when nobody can be logged in: no session cookie came, and no view has set the user
+    (a login replaces the lazy one). Knowing that costs no session read, which a first visit
+    or a probe then does not make."""
+    user = getattr(request, "user", None)
+    return not (
+        isinstance(user, LazyObject)
+        and user._wrapped is empty
+        and settings.SESSION_COOKIE_NAME not in request.COOKIES
+    )
+
+
 @functools.cache
 def _admin_path(script_prefix: str) -> str:
     # Once per script prefix (which reverse() puts in front): reverse() on every request cost
@@ -56,7 +69,8 @@ class PasswordChangeRequiredMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         if (
-            user is not None
+            _maybe_logged_in(request)
+            and user is not None
             and user.is_authenticated
             and getattr(user, "must_change_password", False)
         ):
@@ -77,8 +91,7 @@ class PrivatePagesMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         user = getattr(request, "user", None)
-        if (user is not None and user.is_authenticated) or request.path.startswith(
-            _admin_path(get_script_prefix())
-        ):
+        logged_in = _maybe_logged_in(request) and user is not None and user.is_authenticated
+        if logged_in or request.path.startswith(_admin_path(get_script_prefix())):
             add_never_cache_headers(response)
         return response

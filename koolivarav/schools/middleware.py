@@ -125,9 +125,14 @@ class NulInQueryMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if "\x00" in request.META.get("QUERY_STRING", "") or any(
-            "\x00" in key or any("\x00" in value for value in values)
-            for key, values in request.GET.lists()
+        query = request.META.get("QUERY_STRING", "")
+        # A decoded NUL can only come from "%00": without one, the query needs no parsing.
+        if "\x00" in query or (
+            "%00" in query
+            and any(
+                "\x00" in key or any("\x00" in value for value in values)
+                for key, values in request.GET.lists()
+            )
         ):
             raise BadRequest("NUL character in the query string")
         return self.get_response(request)

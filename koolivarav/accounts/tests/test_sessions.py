@@ -180,3 +180,44 @@ def test_saving_again_without_a_change_writes_nothing(school, mari):
         store.save()
     assert len(captured) == 1
     assert SessionStore(store.session_key).load() == {"a": 2}
+
+
+def test_without_a_session_cookie_the_middlewares_do_not_read_the_session(school, mari):
+    """A first visit brings no session cookie: nobody can be logged in, and the middlewares
+    that ask leave the lazy user unread; a view that logs someone in replaces it, and the
+    answer is then kept by no browser or proxy."""
+    from django.contrib.auth import login
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+    from django.utils.functional import empty
+
+    from koolivarav.accounts.middleware import (
+        AuthenticationMiddleware,
+        PasswordChangeRequiredMiddleware,
+        PrivatePagesMiddleware,
+    )
+    from koolivarav.accounts.sessions import SessionStore
+
+    def stack(view):
+        inner = PrivatePagesMiddleware(PasswordChangeRequiredMiddleware(view))
+        return AuthenticationMiddleware(inner)
+
+    def request():
+        made = RequestFactory().get("/apply/")
+        made.session = SessionStore()
+        return made
+
+    def looks(made):
+        return HttpResponse("a public page")
+
+    def logs_in(made):
+        login(made, mari, backend="koolivarav.accounts.backends.SchoolUserBackend")
+        return HttpResponse("logged in")
+
+    first = request()
+    response = stack(looks)(first)
+    assert first.user._wrapped is empty  # never read
+    assert "no-store" not in response.get("Cache-Control", "")
+    second = request()
+    response = stack(logs_in)(second)
+    assert "no-store" in response["Cache-Control"]
