@@ -409,7 +409,6 @@ if SENTRY_DSN:
         traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
     )
 
-# --- Koolivärav --------------------------------------------------------------------------------
 # --- Verified identity: TARA and HarID (koolivarav.identity) -------------------------------
 # Each provider is on when its client id is set. The issuer is where discovery starts
 # (<issuer>/.well-known/openid-configuration): TARA's test service differs from production only
@@ -431,20 +430,21 @@ for _provider, _issuer, _scope in (
         if not DEBUG and not IDENTITY_PROVIDERS[_provider]["ISSUER"].startswith("https://"):
             # Also keeps the demo's stand-in provider (plain HTTP on 127.0.0.1) out of production.
             raise ImproperlyConfigured(f"{_prefix}_ISSUER must be an https:// address.")
-# TARA's ID tokens live 40 seconds: the clocks of TARA and of this server may differ this much.
-IDENTITY_CLOCK_SKEW_SECONDS = env.int("IDENTITY_CLOCK_SKEW_SECONDS", default=10)
 # The log-in buttons post to /identity/<provider>/start/, which redirects to the provider's
 # authorization page: browsers hold that redirect to the form's page's form-action too.
 CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] = [
     "'self'",
     *(config["ISSUER"] for config in IDENTITY_PROVIDERS.values()),
 ]
+# TARA's ID tokens live 40 seconds: the clocks of TARA and of this server may differ this much.
+IDENTITY_CLOCK_SKEW_SECONDS = env.int("IDENTITY_CLOCK_SKEW_SECONDS", default=10)
 # A provider that does not answer in this time counts as down (the person is told at once).
 IDENTITY_TIMEOUT_SECONDS = env.float("IDENTITY_TIMEOUT_SECONDS", default=5.0)
 # The CA bundle the provider's certificate must chain to (TARA: DigiCert Global Root G2);
 # empty: the system's bundle (certifi).
 IDENTITY_CA_BUNDLE = env("IDENTITY_CA_BUNDLE", default="")
 
+# --- Koolivärav --------------------------------------------------------------------------------
 KOOLIVARAV = {
     # Upper bound on how many children one application may name (a family rarely has more;
     # every code is a question to the school's list of students).
@@ -463,9 +463,9 @@ KOOLIVARAV = {
             3600,
         ),
         "application_per_email": (env.int("APPLICATIONS_PER_EMAIL_HOURLY", default=5), 3600),
-        # Distinct valid child codes that are not on the school's list: up to this many a day
         # Log-ins through TARA or HarID started, and answers from them, per client address.
         "identity_start_per_address": (env.int("IDENTITY_PER_ADDRESS_HOURLY", default=60), 3600),
+        # Distinct valid child codes that are not on the school's list: up to this many a day
         # step 1 names the code; after that it only says that some code is not on the list,
         # so that the form does not tell a stranger who attends the school.
         "unknown_child_codes_per_address": (
