@@ -211,7 +211,7 @@ def test_the_demo_school_has_a_contact_the_admin_would_accept(db, tmp_path):
                 "tara_level",
                 "known_guardians",
             )
-        },  # fmt: skip
+        },
     )
     assert form.is_valid(), form.errors
     assert form.cleaned_data["phone"] == demo.phone
