@@ -23,5 +23,5 @@ def my_applications(context: template.Context) -> dict[str, Any]:
 
 @register.filter
 def identity_method(value: str) -> str:
-    """"smartid" → "Smart-ID": how a parent proved their identity, in words."""
+    """ "smartid" → "Smart-ID": how a parent proved their identity, in words."""
     return str(IdentityMethod(value).label) if value in IdentityMethod.values else ""
