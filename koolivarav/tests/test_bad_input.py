@@ -26,7 +26,7 @@ from koolivarav.accounts.tests.factories import (
     UserFactory,
     log_in_as_administrator,
 )
-from koolivarav.applications.models import Application
+from koolivarav.applications.models import Application, ChildDecision
 from koolivarav.applications.services import ApplicantData, submit_application
 from koolivarav.applications.tests.test_fuzz import field
 from koolivarav.notifications.models import Email
@@ -338,9 +338,11 @@ def test_admin_rejects_with_a_reason(everyone, reason, details):
     }
     send(client, "POST", reverse("admin:applications_application_changelist"), data, "reject")
     assert_stored_data_is_valid()
+    # Back to pending for the next example, with the children's decisions a rejection records.
     Application.objects.filter(pk=application.pk).update(
         status=Application.Status.PENDING, rejection_reason=""
     )
+    ChildDecision.objects.filter(application=application.pk).delete()
 
 
 @fuzz()

@@ -162,6 +162,7 @@ def _upload(client, rows, **fields):
 def test_the_admin_import_is_done_by_the_worker_into_the_admins_school(
     admin_client_of_school, school, school_admin
 ):
+    admin_client_of_school.cookies["django_language"] = "en"  # the texts below, in English
     rows = list(generate_students(4, seed=3))
     response = _upload(admin_client_of_school, rows)
     student_import = StudentImport.objects.get()
@@ -180,6 +181,7 @@ def test_the_admin_import_is_done_by_the_worker_into_the_admins_school(
 
 
 def test_the_admin_import_names_the_bad_row_and_writes_nothing(admin_client_of_school):
+    admin_client_of_school.cookies["django_language"] = "en"  # the texts below, in English
     rows = list(generate_students(4, seed=3))
     rows[2]["id_code"] = "39001010008"
     response = _upload(admin_client_of_school, rows)
@@ -192,6 +194,7 @@ def test_the_admin_import_names_the_bad_row_and_writes_nothing(admin_client_of_s
 
 
 def test_a_file_only_checked_is_imported_from_its_page(admin_client_of_school, school):
+    admin_client_of_school.cookies["django_language"] = "en"  # the texts below, in English
     rows = list(generate_students(3, seed=3))
     response = _upload(admin_client_of_school, rows, check_only="on")
     run_queued_tasks(deliver=False)
