@@ -183,36 +183,36 @@ def test_two_reviewers_asking_at_once_send_one_question(school, school_admin):
 
 
 @pytest.fixture
-def browser(school):
+def visitor(school):
     return Client(HTTP_HOST="jpk.example.ee")
 
 
-def test_the_status_page_shows_the_question_and_a_field_for_the_answer(browser, asked):
-    page = browser.get(STATUS, {"t": status_token(asked)}).content.decode()
+def test_the_status_page_shows_the_question_and_a_field_for_the_answer(visitor, asked):
+    page = visitor.get(STATUS, {"t": status_token(asked)}).content.decode()
     assert QUESTION in page
     assert 'name="answer"' in page
     assert 'maxlength="2000"' in page
 
 
-def test_the_parent_answers_on_the_status_page(browser, asked):
+def test_the_parent_answers_on_the_status_page(visitor, asked):
     token = status_token(asked)
-    response = browser.post(ANSWER_URL, {"t": token, "answer": ANSWER})
+    response = visitor.post(ANSWER_URL, {"t": token, "answer": ANSWER})
     assert response.status_code == 302
     assert response["Location"] == f"{STATUS}?t={token}"
     assert Question.objects.get().answer == ANSWER
-    page = browser.get(response["Location"]).content.decode()
+    page = visitor.get(response["Location"]).content.decode()
     assert _et("Thank you: the school has your answer.") in page
     assert 'name="answer"' not in page
 
 
-def test_a_tampered_token_answers_nothing(browser, asked):
-    response = browser.post(ANSWER_URL, {"t": status_token(asked) + "x", "answer": ANSWER})
+def test_a_tampered_token_answers_nothing(visitor, asked):
+    response = visitor.post(ANSWER_URL, {"t": status_token(asked) + "x", "answer": ANSWER})
     assert response.status_code == 404
     assert not Question.objects.get().answer
 
 
-def test_an_answer_with_control_characters_is_refused(browser, asked):
-    response = browser.post(
+def test_an_answer_with_control_characters_is_refused(visitor, asked):
+    response = visitor.post(
         ANSWER_URL, {"t": status_token(asked), "answer": "Saatsin\x1b[2J koopia\x07."}
     )
     assert response.status_code == 400
@@ -222,13 +222,13 @@ def test_an_answer_with_control_characters_is_refused(browser, asked):
     assert not Question.objects.get().answer
 
 
-def test_a_too_long_answer_is_refused(browser, asked):
-    response = browser.post(ANSWER_URL, {"t": status_token(asked), "answer": "x" * 2001})
+def test_a_too_long_answer_is_refused(visitor, asked):
+    response = visitor.post(ANSWER_URL, {"t": status_token(asked), "answer": "x" * 2001})
     assert response.status_code == 400
     assert not Question.objects.get().answer
 
 
-def test_answering_is_rate_limited_per_client_address(browser, asked, settings):
+def test_answering_is_rate_limited_per_client_address(visitor, asked, settings):
     settings.KOOLIVARAV = {
         **settings.KOOLIVARAV,
         "RATE_LIMITS": {
@@ -238,23 +238,23 @@ def test_answering_is_rate_limited_per_client_address(browser, asked, settings):
     }
     token = status_token(asked)
     for _ in range(2):
-        browser.post(ANSWER_URL, {"t": token, "answer": ""})
-    response = browser.post(ANSWER_URL, {"t": token, "answer": ANSWER})
+        visitor.post(ANSWER_URL, {"t": token, "answer": ""})
+    response = visitor.post(ANSWER_URL, {"t": token, "answer": ANSWER})
     assert response.status_code == 429
     assert not Question.objects.get().answer
 
 
-def test_a_second_answer_changes_nothing(browser, asked):
+def test_a_second_answer_changes_nothing(visitor, asked):
     token = status_token(asked)
-    browser.post(ANSWER_URL, {"t": token, "answer": ANSWER})
-    response = browser.post(ANSWER_URL, {"t": token, "answer": "Hoopis teine vastus"})
+    visitor.post(ANSWER_URL, {"t": token, "answer": ANSWER})
+    response = visitor.post(ANSWER_URL, {"t": token, "answer": "Hoopis teine vastus"})
     assert response.status_code == 302
     assert Question.objects.get().answer == ANSWER
 
 
-def test_no_question_no_answer_field(browser, application):
-    page = browser.get(STATUS, {"t": status_token(application)}).content.decode()
+def test_no_question_no_answer_field(visitor, application):
+    page = visitor.get(STATUS, {"t": status_token(application)}).content.decode()
     assert 'name="answer"' not in page
-    response = browser.post(ANSWER_URL, {"t": status_token(application), "answer": ANSWER})
+    response = visitor.post(ANSWER_URL, {"t": status_token(application), "answer": ANSWER})
     assert response.status_code == 302
     assert not Question.objects.exists()
