@@ -13,8 +13,8 @@ from typing import Any
 
 from django.forms.renderers import DjangoTemplates
 from django.template import TemplateDoesNotExist
-from django.utils.html import conditional_escape
-from django.utils.safestring import SafeData, mark_safe
+from django.utils.html import conditional_escape, escape
+from django.utils.safestring import SafeData
 
 INPUT = "django/forms/widgets/input.html"
 ATTRS = "django/forms/widgets/attrs.html"
@@ -67,9 +67,9 @@ def _formatted(value: Any) -> str:
         text = "%s" % value  # noqa: UP031 - the filter's own formatting
     except (ValueError, TypeError):
         text = ""
-    if isinstance(value, SafeData):  # the filter is is_safe: safe input stays safe
-        text = mark_safe(text)  # noqa: S308 - only what was safe already
-    return str(conditional_escape(text))
+    if isinstance(value, SafeData):  # the filter is is_safe: safe input stays as it is
+        return text
+    return str(escape(text))
 
 
 def input_element(widget: dict[str, Any]) -> str:

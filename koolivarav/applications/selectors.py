@@ -68,7 +68,7 @@ class ListsGuardian(Func):
     def as_sqlite(self, compiler: SQLCompiler, connection: Any, **extra: Any) -> Any:
         guardians, code, params = self._compiled(compiler)
         # Both parts are compiled SQL of the expression's own columns; values are params.
-        sql = f"EXISTS (SELECT 1 FROM json_each({guardians}) AS guardian WHERE guardian.value = ({code}))"  # noqa: S608, E501
+        sql = f"EXISTS (SELECT 1 FROM json_each({guardians}) AS guardian WHERE guardian.value = ({code}))"  # noqa: S608, E501  # nosec B608
         return sql, params
 
 
