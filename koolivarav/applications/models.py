@@ -128,6 +128,10 @@ class Application(models.Model):
                 fields=["school", "queue_rank", "-listed_as_guardian", "-created_at"],
                 name="application_queue_idx",
             ),
+            # A parent's own applications, listed on their home page on every visit.
+            models.Index(
+                fields=["school", "parent_id_code", "-created_at"], name="application_parent_idx"
+            ),
         ]
 
     def __str__(self) -> str:

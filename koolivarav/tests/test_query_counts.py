@@ -213,6 +213,39 @@ def test_a_parents_page_makes_this_many_queries(school_client, school, parent, u
     assert _queries(school_client, url) == count
 
 
+def test_a_parents_home_with_pending_applications_is_constant_in_their_number(
+    school_client, school, parent
+):
+    """The applications, their children counted in one more query and the questions and
+    decisions prefetched: the same whether the parent sent one application or four."""
+    parent.id_code = make_id_code(birth=date(1984, 5, 17), female=True, serial=271)
+    parent.save()
+    school_client.force_login(parent)
+
+    def apply(n):
+        students = [StudentFactory(school=school) for _ in range(1 + n % 2)]
+        submit_application(
+            school=school,
+            data=ApplicantData(
+                parent_id_code=parent.id_code,
+                first_name="Mari",
+                last_name="Maasikas",
+                email=f"mari{n}@example.ee",  # other contact data: an application of its own
+                phone="+37255512345",
+                child_id_codes=tuple(s.id_code for s in students),
+            ),
+            language="et",
+        )
+
+    apply(0)
+    one = _queries(school_client, "/")
+    for n in range(1, 4):
+        apply(n)
+    assert _queries(school_client, "/") == one == 5
+    page = school_client.get("/").content.decode()
+    assert page.count('class="box"') >= 4
+
+
 def test_a_childs_page_makes_two_queries(school_client, school, parent):
     child = StudentFactory(school=school)
     parent.children.add(child, StudentFactory(school=school))
