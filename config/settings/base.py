@@ -83,7 +83,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, with the policy built once (config/csp.py).
+    "config.csp.CSPMiddleware",
     "koolivarav.accounts.middleware.PasswordChangeRequiredMiddleware",
     "koolivarav.accounts.middleware.PrivatePagesMiddleware",
     # Counts by view and status; before axes, so a lock-out counts as the 429 it becomes.
