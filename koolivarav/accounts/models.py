@@ -216,6 +216,8 @@ class AuditEntry(models.Model):
         REACTIVATED = "reactivated", _("reactivated an account")
         STUDENT_DEACTIVATED = "student_left", _("marked a student as not studying here")
         STUDENT_REACTIVATED = "student_back", _("marked a student as studying here")
+        QUESTION_ASKED = "question_asked", _("asked the applicant a question")
+        QUESTION_ANSWERED = "question_answered", _("the applicant answered a question")
 
     # Empty only for entries about operators, who belong to no school.
     school = models.ForeignKey(

@@ -562,6 +562,14 @@ def ask_parent(*, application_id: int, asked_by: User, question: str) -> Questio
         asked_question = Question.objects.create(
             application=application, text=text, asked_by=asked_by
         )
+        # Who asked and when; the question itself stays on the application (it may name people).
+        record(
+            school=application.school,
+            actor=asked_by,
+            action=AuditEntry.Action.QUESTION_ASKED,
+            target=str(application),
+            reference=application.reference,
+        )
         queue_email(
             school=application.school,
             to=application.email,
@@ -621,6 +629,16 @@ def answer_question(*, application_id: int, answer: str) -> Question:
         question.answer = text
         question.answered_at = now
         question.save(update_fields=["answer", "answered_at"])
+        application = Application.objects.select_related("school").get(pk=application_id)
+        # Nobody is logged in: the status link was the applicant's. The answer stays on the
+        # question, as the question does.
+        record(
+            school=application.school,
+            actor=None,
+            action=AuditEntry.Action.QUESTION_ANSWERED,
+            target=str(application),
+            reference=application.reference,
+        )
         return question
 
 

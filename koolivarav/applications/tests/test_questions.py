@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
+from koolivarav.accounts.models import AuditEntry
 from koolivarav.applications.models import Application, Question
 from koolivarav.applications.services import (
     AddressNotConfirmed,
@@ -138,6 +139,38 @@ def test_answering_returns_the_application_marked_answered(asked):
     question = Question.objects.get()
     assert question.answer == ANSWER
     assert question.answered_at is not None
+
+
+def test_asking_and_answering_are_in_the_audit_trail(asked, school_admin, school):
+    [entry] = AuditEntry.objects.filter(action=AuditEntry.Action.QUESTION_ASKED)
+    assert (entry.school, entry.actor, entry.reference) == (school, school_admin, asked.reference)
+    assert entry.target == "Mari Maasikas"
+    assert QUESTION not in entry.details  # the question stays on the application
+    answer_question(application_id=asked.pk, answer=ANSWER)
+    [entry] = AuditEntry.objects.filter(action=AuditEntry.Action.QUESTION_ANSWERED)
+    assert (entry.school, entry.actor, entry.reference) == (school, None, asked.reference)
+    assert ANSWER not in entry.details
+    assert PARENT not in f"{entry.target} {entry.details} {entry.reference}"
+
+
+def test_a_refused_question_or_answer_leaves_no_audit_entry(asked, school_admin):
+    with pytest.raises(QuestionAlreadyOpen):
+        ask_parent(application_id=asked.pk, asked_by=school_admin, question="Veel üks?")
+    answer_question(application_id=asked.pk, answer=ANSWER)
+    with pytest.raises(NoOpenQuestion):
+        answer_question(application_id=asked.pk, answer="Teine vastus")
+    assert AuditEntry.objects.filter(action=AuditEntry.Action.QUESTION_ASKED).count() == 1
+    assert AuditEntry.objects.filter(action=AuditEntry.Action.QUESTION_ANSWERED).count() == 1
+
+
+def test_the_audit_list_shows_the_question_entries(asked, admin_client_of_school):
+    answer_question(application_id=asked.pk, answer=ANSWER)
+    with translation.override("et"):
+        response = admin_client_of_school.get(reverse("admin:accounts_auditentry_changelist"))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert _et("asked the applicant a question") in page
+    assert _et("the applicant answered a question") in page
 
 
 def test_a_question_takes_one_answer(asked):
