@@ -25,7 +25,7 @@ from koolivarav.applications.services import (
     purge_unconfirmed_applications,
 )
 from koolivarav.notifications.services import purge_old_emails
-from koolivarav.schools.services import purge_old_student_imports
+from koolivarav.schools.services import end_stalled_imports, purge_old_student_imports
 
 from .models import DailyJob
 
@@ -113,6 +113,7 @@ def run_housekeeping() -> dict[str, int]:
         ),
         "expired cache entries": purge_expired_cache_entries(),
         "student list imports": purge_old_student_imports(),
+        "stalled student list imports ended": end_stalled_imports(),
     }
     logger.info("Housekeeping removed %s", ", ".join(f"{kind}: {n}" for kind, n in removed.items()))
     return removed

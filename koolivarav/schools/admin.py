@@ -27,7 +27,12 @@ from .forms import (
 from .idcodes import mask_id_code
 from .models import CONTACT_FIELDS, IDENTITY_FIELDS, School, SchoolHost, Student, StudentImport
 from .resources import COLUMN_ALIASES, StudentResource
-from .services import import_checked_file, queue_student_import, set_students_studying
+from .services import (
+    end_stalled_imports,
+    import_checked_file,
+    queue_student_import,
+    set_students_studying,
+)
 from .spreadsheets import StudentCSV, StudentXLSX
 
 
@@ -436,6 +441,8 @@ class StudentAdmin(ImportExportMixin, SchoolScopedAdmin):
         """The imports into the school whose portal this is (one school's, as the import)."""
         if not self.has_import_permission(request):
             return StudentImport.objects.none()
+        # An import whose worker died mid-way is shown as failed, not as running for ever.
+        end_stalled_imports(school=request.school)  # type: ignore[attr-defined]
         return StudentImport.objects.filter(school=request.school).defer("data")  # type: ignore[attr-defined]
 
     def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:

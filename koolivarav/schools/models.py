@@ -282,6 +282,8 @@ class StudentImport(models.Model):
     problems = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(_("uploaded"), auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # When the worker last wrote a step or its progress (services.end_stalled_imports).
+    progress_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("student list import")

@@ -10,6 +10,7 @@ from typing import Any
 import tablib
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from import_export.formats.base_formats import TablibFormat
@@ -243,7 +244,7 @@ def import_checked_file(*, student_import: StudentImport) -> bool:
 
 
 def _update(import_id: int, **fields: Any) -> None:
-    StudentImport.objects.filter(pk=import_id).update(**fields)
+    StudentImport.objects.filter(pk=import_id).update(progress_at=timezone.now(), **fields)
 
 
 def _finish(import_id: int, state: str, problems: list[RowProblem], **fields: Any) -> None:
@@ -266,7 +267,7 @@ def run_student_import(*, import_id: int) -> str | None:
     State = StudentImport.State
     # A conditional UPDATE: a task delivered twice runs the import once.
     if not StudentImport.objects.filter(pk=import_id, state=State.QUEUED).update(
-        state=State.READING
+        state=State.READING, progress_at=timezone.now()
     ):
         return None
     student_import = StudentImport.objects.select_related("school").get(pk=import_id)
@@ -313,6 +314,46 @@ def _run(student_import: StudentImport) -> str:
         return State.REFUSED
     _finish(import_id, State.IMPORTED, [], data=b"")
     return State.IMPORTED
+
+
+# An import the worker has not moved on for this long was cut short: its worker stopped or was
+# killed (checking writes its progress every few hundred rows; the largest list is read and
+# saved in well under a minute). One still waiting for a worker is not stalled: it waits.
+IMPORT_STALLED_AFTER = timedelta(minutes=15)
+
+
+def end_stalled_imports(*, school: School | None = None) -> int:
+    """End as failed the imports a worker began and stopped working on mid-way, so that
+    their page says so instead of "checking" for ever. Nothing of them was saved: the save
+    is one transaction, which the database undoes when its worker dies. Returns how many."""
+    State = StudentImport.State
+    now = timezone.now()
+    cutoff = now - IMPORT_STALLED_AFTER
+    stalled = StudentImport.objects.filter(
+        Q(progress_at__lt=cutoff) | Q(progress_at__isnull=True, created_at__lt=cutoff),
+        state__in=[State.READING, State.CHECKING, State.SAVING],
+    )
+    if school is not None:
+        stalled = stalled.filter(school=school)
+    ended = 0
+    for import_id, language in stalled.values_list("pk", "language"):
+        with translation.override(language):
+            message = _(
+                "The import stopped before it ended: the worker was interrupted. Nothing "
+                "was saved. Upload the file again."
+            )
+        # Conditional: a worker that moved on meanwhile keeps its import.
+        ended += stalled.filter(pk=import_id).update(
+            state=State.FAILED,
+            problem_count=1,
+            problems=[{"row": 0, "message": message}],
+            finished_at=now,
+            progress_at=now,
+            data=b"",
+        )
+    if ended:
+        logger.warning("%d student list imports had stalled; ended as failed", ended)
+    return ended
 
 
 def purge_old_student_imports(*, older_than_days: int = IMPORT_RECORD_DAYS) -> int:

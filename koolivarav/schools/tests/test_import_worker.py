@@ -11,7 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from koolivarav.accounts.tests.worker import run_queued_tasks
 from koolivarav.schools.demo import generate_students
@@ -19,6 +19,7 @@ from koolivarav.schools.models import Student, StudentImport
 from koolivarav.schools.services import (
     ListChanged,
     check_students,
+    end_stalled_imports,
     import_checked_file,
     purge_old_student_imports,
     queue_student_import,
@@ -129,6 +130,82 @@ def test_imports_that_ended_long_ago_are_deleted(school):
     StudentImport.objects.filter(pk=new.pk).update(finished_at=timezone.now() - timedelta(days=29))
     assert purge_old_student_imports() == 1
     assert list(StudentImport.objects.values_list("pk", flat=True)) == [new.pk]
+
+
+STALLED = (
+    "The import stopped before it ended: the worker was interrupted. Nothing was saved. "
+    "Upload the file again."
+)
+
+
+def _began(school, state, minutes_ago, *, language="et"):
+    """An import a worker took and left in `state`, its last step `minutes_ago`."""
+    student_import = queue_student_import(
+        school=school, uploaded_by=None, file_name="a.csv", data=_csv(3), language=language
+    )
+    then = timezone.now() - timedelta(minutes=minutes_ago)
+    StudentImport.objects.filter(pk=student_import.pk).update(
+        state=state, total_rows=3, rows_checked=1, progress_at=then, created_at=then
+    )
+    return student_import
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("state", [State.READING, State.CHECKING, State.SAVING])
+def test_an_import_its_worker_left_mid_way_ends_as_failed_on_its_page(
+    admin_client_of_school, school, state
+):
+    stalled = _began(school, state, 16)
+    status = reverse("admin:schools_student_import_status", args=[stalled.pk])
+    page = admin_client_of_school.get(status).content.decode()
+    stalled.refresh_from_db()
+    assert (stalled.state, stalled.problem_count, bytes(stalled.data)) == (State.FAILED, 1, b"")
+    assert stalled.finished_at is not None
+    with translation.override("et"):
+        told = translation.gettext(STALLED)
+    assert told != STALLED  # in the uploader's language (Estonian)
+    assert stalled.problems[0]["message"] == told
+    assert told in page
+    progress = reverse("admin:schools_student_import_progress", args=[stalled.pk])
+    assert admin_client_of_school.get(progress).json()["running"] is False
+
+
+@pytest.mark.django_db
+def test_an_import_still_moving_or_waiting_for_a_worker_is_left_alone(school):
+    moving = _began(school, State.CHECKING, 5)
+    waiting = queue_student_import(school=school, uploaded_by=None, file_name="b.csv", data=b"x")
+    StudentImport.objects.filter(pk=waiting.pk).update(
+        created_at=timezone.now() - timedelta(hours=3)
+    )
+    assert end_stalled_imports() == 0
+    assert dict(StudentImport.objects.values_list("pk", "state")) == {
+        moving.pk: State.CHECKING,
+        waiting.pk: State.QUEUED,
+    }
+
+
+@pytest.mark.django_db
+def test_stalled_imports_are_ended_in_their_uploaders_language_by_housekeeping(school):
+    from koolivarav.operations.services import run_housekeeping
+
+    in_russian = _began(school, State.CHECKING, 60, language="ru")
+    assert run_housekeeping()["stalled student list imports ended"] == 1
+    in_russian.refresh_from_db()
+    assert in_russian.state == State.FAILED
+    with translation.override("ru"):
+        assert in_russian.problems[0]["message"] == translation.gettext(STALLED) != STALLED
+    assert end_stalled_imports() == 0  # once
+
+
+@pytest.mark.django_db
+def test_a_worker_that_moves_on_keeps_its_import(school):
+    """The worker writes its progress time with every step: a slow but living one is not
+    mistaken for a dead one."""
+    student_import = _began(school, State.QUEUED, 60)
+    assert run_student_import(import_id=student_import.pk) == State.IMPORTED
+    student_import.refresh_from_db()
+    assert student_import.progress_at > timezone.now() - timedelta(minutes=1)
+    assert end_stalled_imports() == 0
 
 
 @pytest.mark.django_db(transaction=True)
