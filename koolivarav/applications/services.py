@@ -517,6 +517,7 @@ def reject_application(*, application_id: int, decided_by: User, reason: str) ->
 # --- a question to the parent ------------------------------------------------------------------
 
 QUESTION = "applications.question"
+ANSWERED = "applications.answered"
 # The longest question and answer: a few paragraphs, not a document.
 MAX_QUESTION_LENGTH = 2000
 MAX_ANSWER_LENGTH = 2000
@@ -639,7 +640,38 @@ def answer_question(*, application_id: int, answer: str) -> Question:
             target=str(application),
             reference=application.reference,
         )
+        _tell_who_asked(application, question)
         return question
+
+
+def _tell_who_asked(application: Application, question: Question) -> None:
+    """An e-mail to the administrator who asked, if they still administer the school and
+    hear of each application (the daily digest lists the answered ones with the waiting;
+    "none" is none). No personal data in it: the link opens the application in the admin."""
+    asker = (
+        User.objects.filter(
+            pk=question.asked_by_id,
+            school=application.school_id,
+            role=User.Role.SCHOOL_ADMIN,
+            is_staff=True,
+            is_active=True,
+            application_notices=User.ApplicationNotices.EACH,
+        ).first()
+        if question.asked_by_id
+        else None
+    )
+    if asker is None:
+        return
+    school = application.school
+    path = reverse("admin:applications_application_change", args=[application.pk])
+    queue_email(
+        school=school,
+        to=asker.email,
+        kind=ANSWERED,
+        template="applications/email/answered",
+        context={"application_url": school.portal_url.rstrip("/") + path},
+        language=asker.language,
+    )
 
 
 def _notify_administrators(application: Application) -> None:

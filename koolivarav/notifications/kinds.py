@@ -21,6 +21,7 @@ KIND_NAMES = {
     "applications.rejected": _("application rejected"),
     "applications.partly_approved": _("application partly approved"),
     "applications.question": _("question to the parent"),
+    "applications.answered": _("notice of the parent's answer"),
 }
 
 

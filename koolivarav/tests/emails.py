@@ -50,6 +50,9 @@ SAMPLES: dict[str, dict] = {
         "changed_at": "29.11.2026 10:42",
     },
     "applications/email/another_application": {"submitted": "28.11.2026"},
+    "applications/email/answered": {
+        "application_url": "https://jpk.example.ee/admin/applications/application/42/change/",
+    },
     "applications/email/new_application": {
         "review_url": "https://jpk.example.ee/admin/applications/application/",
     },

@@ -153,6 +153,35 @@ def test_asking_and_answering_are_in_the_audit_trail(asked, school_admin, school
     assert PARENT not in f"{entry.target} {entry.details} {entry.reference}"
 
 
+def test_the_administrator_who_asked_hears_of_the_answer(asked, school_admin, smtp_server):
+    deliver_due_emails()  # the question itself
+    smtp_server.messages.clear()
+    answer_question(application_id=asked.pk, answer=ANSWER)
+    deliver_due_emails()
+    [message] = smtp_server.messages
+    assert message["To"] == school_admin.email
+    with translation.override(school_admin.language):
+        subject = translation.gettext("The parent answered your question")
+    assert message["Subject"].strip().endswith(subject)
+    body = message.get_body(("plain",)).get_content()
+    change = reverse("admin:applications_application_change", args=[asked.pk])
+    assert re.search(rf"https?://\S+{re.escape(change)}", body)
+    for private in (ANSWER, QUESTION, "Maasikas", PARENT):  # read in the admin, not the e-mail
+        assert private not in body
+    assert Email.objects.filter(kind="applications.answered").count() == 1
+
+
+@pytest.mark.parametrize("change", ["digest", "none", "deactivated"])
+def test_an_administrator_who_chose_otherwise_gets_no_answer_email(asked, school_admin, change):
+    if change == "deactivated":
+        school_admin.is_active = False
+    else:
+        school_admin.application_notices = change
+    school_admin.save()
+    answer_question(application_id=asked.pk, answer=ANSWER)
+    assert not Email.objects.filter(kind="applications.answered").exists()
+
+
 def test_a_refused_question_or_answer_leaves_no_audit_entry(asked, school_admin):
     with pytest.raises(QuestionAlreadyOpen):
         ask_parent(application_id=asked.pk, asked_by=school_admin, question="Veel üks?")
