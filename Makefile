@@ -9,7 +9,7 @@ DEV := DEBUG=true
 IDP_PORT ?= $(shell echo $$(($(PORT) + 1)))
 DEMO_IDENTITY := TARA_ISSUER=http://127.0.0.1:$(IDP_PORT) TARA_CLIENT_ID=demo-tara TARA_CLIENT_SECRET=demo-tara-secret
 
-.PHONY: setup run test test-fast lint format messages compile-messages bench bench-september security clean
+.PHONY: setup run test test-fast lint format messages compile-messages bench bench-september bench-instructions security clean
 
 $(STAMP): requirements/dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,6 +70,12 @@ bench: setup
 ## writes docs/benchmarks-september.md.
 bench-september: setup
 	$(BIN)/python bench/september.py
+
+## make bench-instructions: instructions per request of five pages under valgrind's callgrind,
+## independent of how busy the machine is: compare two commits with it (bench/instructions.py).
+bench-instructions: setup
+	@command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq valgrind); }
+	$(BIN)/python bench/instructions.py
 
 ## make security: bandit, then wapiti and sqlmap against the running site; writes docs/security-scan.md.
 security: setup
